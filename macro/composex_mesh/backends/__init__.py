@@ -1,0 +1,1 @@
+"""Backends render a plan: App Mesh (``appmesh``) and ECS Service Connect (``serviceconnect``)."""

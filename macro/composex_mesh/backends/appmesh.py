@@ -1,0 +1,171 @@
+"""``Backend: AppMesh``: mesh, virtual nodes, routers, routes and services, Cloud Map names, envoy and IAM (SPEC §3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from troposphere import appmesh, servicediscovery
+
+from ..errors import ErrorCollector
+from ..network import render_ingress
+from ..plan import NodePlan, Plan, RouterPlan, ServicePlan
+from . import appmesh_spec as spec
+from .base import Rendered, build
+from .envoy import render_envoy
+
+MESH_ID = "ComposeXMesh"
+FAKE_INSTANCE_IP = "169.254.255.254"
+
+
+class AppMeshRenderer:
+    """Renders a plan into App Mesh; one instance per expansion."""
+
+    def __init__(self, plan: Plan, errors: ErrorCollector) -> None:
+        self.plan = plan
+        self.errors = errors
+        self.rendered = Rendered()
+        mesh = plan.section.mesh
+        self.mesh_name: Any = mesh.name if mesh.existing else {"Fn::GetAtt": [MESH_ID, "MeshName"]}
+        self.mesh_owner = mesh.owner
+
+    def render(self) -> Rendered:
+        if not self.plan.section.mesh.existing:
+            self._mesh()
+        for node in self.plan.nodes.values():
+            self._virtual_node(node)
+            if node.ecs is not None and node.ecs.registry_id is None:
+                self._node_registry(node)
+        for router in self.plan.routers.values():
+            self._router(router)
+        for service in self.plan.services.values():
+            self._virtual_service(service)
+            if service.needs_fake_instance:
+                self._fake_instance(service)
+        for node in self.plan.nodes.values():
+            if node.ecs is not None:
+                render_envoy(self.plan, node, f"{node.stem}VirtualNode", self.rendered, self.errors)
+        render_ingress(self.plan, self.rendered, self.errors)
+        return self.rendered
+
+    def _add(self, logical_id: str, resource_type: Any, properties: dict[str, Any], origin: str) -> None:
+        self.rendered.add(logical_id, build(resource_type, logical_id, properties), origin, self.errors)
+
+    def _in_mesh(self, properties: dict[str, Any]) -> dict[str, Any]:
+        return spec.drop_none({"MeshName": self.mesh_name, "MeshOwner": self.mesh_owner, **properties})
+
+    def _mesh(self) -> None:
+        mesh = self.plan.section.mesh
+        properties = {
+            "MeshName": mesh.name if mesh.name is not None else {"Ref": "AWS::StackName"},
+            "Spec": {"EgressFilter": {"Type": mesh.egress_filter}},
+        }
+        self._add(MESH_ID, appmesh.Mesh, properties, "Mesh")
+
+    def _virtual_node(self, node: NodePlan) -> None:
+        if node.ecs is not None:
+            discovery: dict[str, Any] = {
+                "AWSCloudMap": {"NamespaceName": node.namespace_name, "ServiceName": node.ecs.cloud_map_name}
+            }
+            if node.ecs.registry_id is None:
+                discovery["AWSCloudMap"]["ServiceName"] = {"Fn::GetAtt": [f"{node.stem}CloudMapService", "Name"]}
+        else:
+            discovery = {"DNS": {"Hostname": node.node.hostname}}
+        backends = [
+            {"VirtualService": {"VirtualServiceName": self.plan.services[name].dns_name}} for name in node.node.backends
+        ]
+        node_spec = spec.drop_none(
+            {
+                "Listeners": [spec.listener(item) for item in node.listeners],
+                "Backends": backends,
+                "ServiceDiscovery": discovery,
+                "Logging": {"AccessLog": {"File": {"Path": "/dev/stdout"}}},
+            }
+        )
+        properties = self._in_mesh({"VirtualNodeName": node.name, "Spec": node_spec})
+        self._add(f"{node.stem}VirtualNode", appmesh.VirtualNode, properties, f"Nodes.{node.name}")
+
+    def _node_registry(self, node: NodePlan) -> None:
+        """A Cloud Map service for an ECS service that registers with none, and the registry entry on it."""
+        assert node.ecs is not None
+        logical_id = f"{node.stem}CloudMapService"
+        properties = {
+            "Name": node.name,
+            "NamespaceId": self.plan.namespace.id,
+            "Description": f"ComposeXMesh: instances of node {node.name}",
+            "DnsConfig": {"DnsRecords": [{"Type": "A", "TTL": 60}], "RoutingPolicy": "MULTIVALUE"},
+            "HealthCheckCustomConfig": {"FailureThreshold": 1},
+        }
+        self._add(logical_id, servicediscovery.Service, properties, f"Nodes.{node.name}")
+        service = self.rendered.patch(node.ecs.service_id, self.plan.resources[node.ecs.service_id])
+        service["Properties"]["ServiceRegistries"] = [{"RegistryArn": {"Fn::GetAtt": [logical_id, "Arn"]}}]
+
+    def _router(self, router: RouterPlan) -> None:
+        origin = f"Routers.{router.name}"
+        listeners = [{"PortMapping": {"Port": item.port, "Protocol": item.protocol}} for item in router.listeners]
+        properties = self._in_mesh({"VirtualRouterName": router.name, "Spec": {"Listeners": listeners}})
+        self._add(f"{router.stem}VirtualRouter", appmesh.VirtualRouter, properties, origin)
+        protocol = router.protocol
+        for index, route in enumerate(router.router.routes):
+            targets = []
+            for node_name, weight in route.targets.items():
+                target = self.plan.nodes[node_name]
+                ports = [item.port for item in target.listeners if item.protocol == protocol]
+                targets.append(
+                    spec.drop_none(
+                        {
+                            "VirtualNode": {"Fn::GetAtt": [f"{target.stem}VirtualNode", "VirtualNodeName"]},
+                            "Weight": weight,
+                            "Port": ports[0] if len(target.listeners) > 1 and ports else None,
+                        }
+                    )
+                )
+            route_spec = spec.drop_none(
+                {
+                    "Match": spec.route_match(protocol, route.match),
+                    "Action": {"WeightedTargets": targets},
+                    "RetryPolicy": spec.retry_policy(protocol, route.retries),
+                    "Timeout": spec.timeouts(protocol, route.timeout),
+                }
+            )
+            if protocol == "grpc" and "Match" not in route_spec:
+                route_spec["Match"] = {}
+            properties = self._in_mesh(
+                {
+                    "VirtualRouterName": {"Fn::GetAtt": [f"{router.stem}VirtualRouter", "VirtualRouterName"]},
+                    "RouteName": f"{router.name}-{index + 1}",
+                    "Spec": spec.drop_none({spec.ROUTE_KEYS[protocol]: route_spec, "Priority": route.priority}),
+                }
+            )
+            self._add(f"{router.stem}Route{index + 1}", appmesh.Route, properties, f"{origin}.Routes[{index}]")
+
+    def _virtual_service(self, service: ServicePlan) -> None:
+        if service.service.node is not None:
+            stem = self.plan.nodes[service.service.node].stem
+            provider = {"VirtualNode": {"VirtualNodeName": {"Fn::GetAtt": [f"{stem}VirtualNode", "VirtualNodeName"]}}}
+        else:
+            assert service.service.router is not None
+            stem = self.plan.routers[service.service.router].stem
+            provider = {
+                "VirtualRouter": {"VirtualRouterName": {"Fn::GetAtt": [f"{stem}VirtualRouter", "VirtualRouterName"]}}
+            }
+        properties = self._in_mesh({"VirtualServiceName": service.dns_name, "Spec": {"Provider": provider}})
+        self._add(f"{service.stem}VirtualService", appmesh.VirtualService, properties, f"Services.{service.name}")
+
+    def _fake_instance(self, service: ServicePlan) -> None:
+        """A Cloud Map name for a service nothing real answers: it only has to resolve, envoy does the rest."""
+        origin = f"Services.{service.name}"
+        service_id = f"{service.stem}FakeCloudMapService"
+        properties = {
+            "Name": service.cloud_map_label,
+            "NamespaceId": self.plan.namespace.id,
+            "Description": f"ComposeXMesh: resolves {service.name} for envoy (RFC 3927 link-local address)",
+            "DnsConfig": {"DnsRecords": [{"Type": "A", "TTL": 300}], "RoutingPolicy": "MULTIVALUE"},
+        }
+        self._add(service_id, servicediscovery.Service, properties, origin)
+        instance = {"ServiceId": {"Ref": service_id}, "InstanceAttributes": {"AWS_INSTANCE_IPV4": FAKE_INSTANCE_IP}}
+        self._add(f"{service.stem}FakeInstance", servicediscovery.Instance, instance, origin)
+
+
+def render_app_mesh(plan: Plan, errors: ErrorCollector) -> Rendered:
+    """Render ``plan`` on App Mesh."""
+    return AppMeshRenderer(plan, errors).render()

@@ -1,0 +1,253 @@
+"""The envoy patch of an ECS node's task definition, and the IAM its envoy needs (App Mesh backend).
+
+Follows the AWS App Mesh on ECS documentation: envoy runs as UID 1337 with a LIVE health check on its admin
+port; the APPMESH proxy configuration sends the app's traffic through it; every app container waits for it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from troposphere import iam
+
+from .. import envoy_images
+from ..errors import ErrorCollector
+from ..plan import NodePlan, Plan, RoleRef
+from .base import Rendered, add_depends_on, build
+
+ENVOY_CONTAINER = "envoy"
+XRAY_CONTAINER = "xray-daemon"
+ENVOY_UID = "1337"
+PROXY_INGRESS_PORT = "15000"
+PROXY_EGRESS_PORT = "15001"
+EGRESS_IGNORED_IPS = "169.254.170.2,169.254.169.254"
+DEFAULT_ADMIN_PORT = "9901"
+XRAY_PORT = 2000
+
+
+def render_envoy(plan: Plan, node: NodePlan, virtual_node_id: str, rendered: Rendered, errors: ErrorCollector) -> None:
+    """Patch the node's task definition with envoy, and grant its roles what envoy needs."""
+    ecs = node.ecs
+    assert ecs is not None
+    origin = f"Nodes.{node.name}"
+    task = rendered.patch(ecs.task_definition_id, plan.resources[ecs.task_definition_id])
+    properties = task["Properties"]
+    containers: list[dict[str, Any]] = properties["ContainerDefinitions"]
+    app = next(item for item in containers if item.get("Name") == ecs.container_name)
+    envoy_settings = plan.section.envoy
+    tracing = envoy_settings.tracing == "XRay"
+    for container in containers:
+        add_container_dependency(container, ENVOY_CONTAINER, "HEALTHY")
+    containers.append(_envoy_container(plan, node, virtual_node_id, app, properties, tracing))
+    if tracing:
+        containers.append(_xray_container(app, properties))
+    properties["ProxyConfiguration"] = _proxy_configuration(node)
+
+    task_role_id = _role_id(ecs.task_role, f"{node.stem}TaskRole", plan, origin, rendered, errors)
+    if ecs.task_role.create:
+        properties["TaskRoleArn"] = {"Fn::GetAtt": [task_role_id, "Arn"]}
+    service = rendered.patch(ecs.service_id, plan.resources[ecs.service_id])
+    if task_role_id is not None:
+        policy_id = f"{node.stem}EnvoyPolicy"
+        statements = [
+            {
+                "Sid": "EnvoyReadsItsVirtualNode",
+                "Effect": "Allow",
+                "Action": ["appmesh:StreamAggregatedResources"],
+                "Resource": [{"Ref": virtual_node_id}],
+            }
+        ]
+        if tracing:
+            statements.append(
+                {
+                    "Sid": "XRayDaemonWritesTraces",
+                    "Effect": "Allow",
+                    "Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+                    "Resource": ["*"],
+                }
+            )
+        rendered.add(policy_id, _policy(policy_id, f"composex-mesh-{node.name}-envoy", task_role_id, statements), origin, errors)
+        add_depends_on(service, policy_id)
+    else:
+        rendered.warnings.append(
+            f"[{origin}] the task role of '{ecs.task_definition_id}' is not a role of this template: grant it "
+            "appmesh:StreamAggregatedResources on the virtual node yourself."
+        )
+
+    if envoy_settings.image is None:
+        _grant_image_pull(plan, node, properties, rendered, errors, service)
+
+
+def add_container_dependency(container: dict[str, Any], name: str, condition: str) -> None:
+    depends = container.setdefault("DependsOn", [])
+    if not any(isinstance(item, dict) and item.get("ContainerName") == name for item in depends):
+        depends.append({"ContainerName": name, "Condition": condition})
+
+
+def _envoy_container(
+    plan: Plan, node: NodePlan, virtual_node_id: str, app: dict[str, Any], task: dict[str, Any], tracing: bool
+) -> dict[str, Any]:
+    settings = plan.section.envoy
+    environment = {
+        "APPMESH_RESOURCE_ARN": {"Ref": virtual_node_id},
+        "ENVOY_LOG_LEVEL": settings.log_level,
+        **({"ENABLE_ENVOY_XRAY_TRACING": "1"} if tracing else {}),
+        **settings.environment,
+    }
+    admin_port = environment.get("ENVOY_ADMIN_ACCESS_PORT", DEFAULT_ADMIN_PORT)
+    admin_port = admin_port if isinstance(admin_port, str) else DEFAULT_ADMIN_PORT
+    container: dict[str, Any] = {
+        "Name": ENVOY_CONTAINER,
+        "Image": settings.image if settings.image is not None else envoy_images.envoy_image_uri(plan.region),
+        "Essential": True,
+        "User": ENVOY_UID,
+        "Environment": [{"Name": key, "Value": value} for key, value in environment.items()],
+        "HealthCheck": {
+            "Command": [
+                "CMD-SHELL",
+                f"curl -s http://localhost:{admin_port}/server_info | grep state | grep -q LIVE",
+            ],
+            "Interval": 5,
+            "Timeout": 2,
+            "Retries": 3,
+            "StartPeriod": 10,
+        },
+        "Ulimits": [{"Name": "nofile", "SoftLimit": 15000, "HardLimit": 15000}],
+    }
+    if "Memory" not in task:
+        container["MemoryReservation"] = 128
+    log = _log_configuration(app, ENVOY_CONTAINER)
+    if log is not None:
+        container["LogConfiguration"] = log
+    if tracing:
+        container["DependsOn"] = [{"ContainerName": XRAY_CONTAINER, "Condition": "START"}]
+    return container
+
+
+def _xray_container(app: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "Name": XRAY_CONTAINER,
+        "Image": envoy_images.XRAY_DAEMON_IMAGE,
+        "Essential": True,
+        "User": ENVOY_UID,
+        "PortMappings": [{"ContainerPort": XRAY_PORT, "Protocol": "udp"}],
+    }
+    if "Memory" not in task:
+        container["MemoryReservation"] = 32
+    log = _log_configuration(app, XRAY_CONTAINER)
+    if log is not None:
+        container["LogConfiguration"] = log
+    return container
+
+
+def _log_configuration(app: dict[str, Any], prefix: str) -> dict[str, Any] | None:
+    """The app container's log configuration, with its own awslogs stream prefix."""
+    log = app.get("LogConfiguration")
+    if not isinstance(log, dict):
+        return None
+    log = copy.deepcopy(log)
+    options = log.get("Options")
+    if log.get("LogDriver") == "awslogs" and isinstance(options, dict):
+        options["awslogs-stream-prefix"] = prefix
+    return log
+
+
+def _proxy_configuration(node: NodePlan) -> dict[str, Any]:
+    values = {
+        "IgnoredUID": ENVOY_UID,
+        "ProxyIngressPort": PROXY_INGRESS_PORT,
+        "ProxyEgressPort": PROXY_EGRESS_PORT,
+        "AppPorts": ",".join(str(item.port) for item in node.listeners),
+        "EgressIgnoredIPs": EGRESS_IGNORED_IPS,
+    }
+    return {
+        "Type": "APPMESH",
+        "ContainerName": ENVOY_CONTAINER,
+        "ProxyConfigurationProperties": [{"Name": key, "Value": value} for key, value in values.items() if value],
+    }
+
+
+def _role_id(
+    role: RoleRef, new_id: str, plan: Plan, origin: str, rendered: Rendered, errors: ErrorCollector
+) -> str | None:
+    """The logical ID of the role to grant to: the template's, a new one, or None for a role made elsewhere."""
+    if role.logical_id is not None:
+        return role.logical_id
+    if not role.create:
+        return None
+    rendered.add(new_id, _task_role(new_id, plan), origin, errors)
+    return new_id
+
+
+def _task_role(logical_id: str, plan: Plan) -> dict[str, Any]:
+    properties = {
+        "Description": "ComposeXMesh: task role for envoy",
+        "AssumeRolePolicyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+                }
+            ],
+        },
+    }
+    return build(iam.Role, logical_id, properties)
+
+
+def _policy(logical_id: str, name: str, role_id: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
+    properties = {
+        "PolicyName": name,
+        "Roles": [{"Ref": role_id}],
+        "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+    }
+    return build(iam.PolicyType, logical_id, properties)
+
+
+def _grant_image_pull(
+    plan: Plan,
+    node: NodePlan,
+    task: dict[str, Any],
+    rendered: Rendered,
+    errors: ErrorCollector,
+    service: dict[str, Any],
+) -> None:
+    """ECR pull rights for the App Mesh envoy image on the execution role (one policy per role)."""
+    ecs = node.ecs
+    assert ecs is not None
+    origin = f"Nodes.{node.name}"
+    role = ecs.execution_role
+    if role.create:
+        role_id = f"{node.stem}ExecutionRole"
+        properties = {
+            "Description": "ComposeXMesh: execution role that pulls the envoy image",
+            "AssumeRolePolicyDocument": _task_role(role_id, plan)["Properties"]["AssumeRolePolicyDocument"],
+            "ManagedPolicyArns": [
+                {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"}
+            ],
+        }
+        rendered.add(role_id, build(iam.Role, role_id, properties), origin, errors)
+        task["ExecutionRoleArn"] = {"Fn::GetAtt": [role_id, "Arn"]}
+        return
+    if role.logical_id is None:
+        rendered.warnings.append(
+            f"[{origin}] the execution role of '{ecs.task_definition_id}' is not a role of this template: "
+            "it needs ECR pull rights on the envoy image."
+        )
+        return
+    policy_id = f"{role.logical_id}EnvoyImagePull"
+    statements = [
+        {"Sid": "EcrAuthorization", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": ["*"]},
+        {
+            "Sid": "PullEnvoyImage",
+            "Effect": "Allow",
+            "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            "Resource": [envoy_images.envoy_repository_arn(plan.region)],
+        },
+    ]
+    policy = _policy(policy_id, "composex-mesh-envoy-image-pull", role.logical_id, statements)
+    rendered.add(policy_id, policy, origin, errors)
+    add_depends_on(service, policy_id)

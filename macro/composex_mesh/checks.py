@@ -1,0 +1,205 @@
+"""Rules of the section that span several keys and need no template: exactly-one-of, references, protocols."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from . import model
+from .errors import ErrorCollector
+from .fields import did_you_mean
+
+HTTP_PROTOCOLS = ("http", "http2")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_HEALTH_CHECK_BOUNDS = {"Interval": (5_000, 300_000, "5s", "300s"), "Timeout": (2_000, 60_000, "2s", "60s")}
+_HTTP_MATCH_KEYS = ("Prefix", "Path", "Method", "Scheme", "Headers", "QueryParameters")
+_GRPC_MATCH_KEYS = ("ServiceName", "MethodName", "Metadata")
+
+
+def check_section(section: model.Section, errors: ErrorCollector, broken: frozenset[str] = frozenset()) -> None:
+    """Check every cross-key rule of SPEC §2 that the template is not needed for.
+
+    ``broken`` names parts that exist but failed to parse: references to them are not reported again.
+    """
+    _check_mesh(section.mesh, errors)
+    for name, node in section.nodes.items():
+        _check_node(name, node, section, errors, broken)
+    for name, router in section.routers.items():
+        _check_router(name, router, section, errors, broken)
+    for name, service in section.services.items():
+        _check_service(name, service, section, errors, broken)
+
+
+def _check_reference(
+    path: str, name: str, pool: Mapping[str, object], kind: str, errors: ErrorCollector, broken: frozenset[str]
+) -> None:
+    if name not in pool and name not in broken:
+        section_key = {"node": "Nodes", "router": "Routers", "service": "Services"}[kind]
+        errors.add_check(path, f"'{name}' is not a {kind} under {section_key}.{did_you_mean(name, pool)}")
+
+
+def _exactly_one(path: str, given: Iterable[tuple[str, object]], errors: ErrorCollector) -> None:
+    present = [key for key, value in given if value not in (None, (), {})]
+    names = [key for key, _ in given]
+    if len(present) != 1:
+        choices = " or ".join(names)
+        found = "none" if not present else " and ".join(present)
+        errors.add_check(path, f"needs exactly one of {choices}; found {found}.")
+
+
+def _check_mesh(mesh: model.Mesh, errors: ErrorCollector) -> None:
+    if mesh.existing and mesh.name is None:
+        errors.add_check("Mesh.Name", "is required when Existing is true: it names the mesh to join.")
+    if mesh.owner is not None and not _ACCOUNT_ID.match(mesh.owner):
+        errors.add_check("Mesh.Owner", f"'{mesh.owner}' is not an AWS account ID (12 digits).")
+
+
+def _check_node(
+    name: str, node: model.Node, section: model.Section, errors: ErrorCollector, broken: frozenset[str]
+) -> None:
+    path = f"Nodes.{name}"
+    _exactly_one(path, (("Service", node.service), ("Hostname", node.hostname)), errors)
+    if node.hostname is not None:
+        if not node.listeners:
+            errors.add_check(f"{path}.Listeners", "is required for a DNS node (one with Hostname).")
+        if node.backends:
+            errors.add_check(f"{path}.Backends", "is for ECS nodes only: a DNS node has no envoy to call through.")
+        if node.container is not None:
+            errors.add_check(f"{path}.Container", "is for ECS nodes only (nodes with Service).")
+    elif node.security_groups:
+        errors.add_check(
+            f"{path}.SecurityGroups",
+            "is for DNS nodes only: an ECS node uses the security groups of its service's NetworkConfiguration.",
+        )
+    seen_backends: set[str] = set()
+    for index, backend in enumerate(node.backends):
+        backend_path = f"{path}.Backends[{index}]"
+        if backend in seen_backends:
+            errors.add_check(backend_path, f"'{backend}' is listed twice.")
+        seen_backends.add(backend)
+        _check_reference(backend_path, backend, section.services, "service", errors, broken)
+    for index, listener in enumerate(node.listeners or ()):
+        _check_listener(f"{path}.Listeners[{index}]", listener, errors)
+    ports = [listener.port for listener in node.listeners or ()]
+    for index, port in enumerate(ports):
+        if port in ports[:index]:
+            errors.add_check(f"{path}.Listeners[{index}].Port", f"{port} is already a listener port of this node.")
+
+
+def _check_listener(path: str, listener: model.Listener, errors: ErrorCollector) -> None:
+    protocol = listener.protocol
+    health = listener.health_check
+    if health is not None:
+        checked = health.protocol or protocol
+        if health.path is not None and checked not in HTTP_PROTOCOLS:
+            errors.add_check(f"{path}.HealthCheck.Path", f"is for http and http2 health checks, not {checked}.")
+        for key, value in (("Interval", health.interval), ("Timeout", health.timeout)):
+            low, high, low_text, high_text = _HEALTH_CHECK_BOUNDS[key]
+            if value is not None and not low <= value.milliseconds <= high:
+                errors.add_check(f"{path}.HealthCheck.{key}", f"{value.text} is out of range: it must be from {low_text} to {high_text}.")
+    timeout = listener.timeout
+    if timeout is not None and timeout.per_request is not None and protocol == "tcp":
+        errors.add_check(f"{path}.Timeout.PerRequest", "is for http, http2 and grpc listeners; a tcp listener takes only Idle.")
+    pool = listener.connection_pool
+    if pool is not None:
+        allowed = {
+            "http": ("MaxConnections", "MaxPendingRequests"),
+            "http2": ("MaxRequests",),
+            "grpc": ("MaxRequests",),
+            "tcp": ("MaxConnections",),
+        }[protocol]
+        given = (
+            ("MaxConnections", pool.max_connections),
+            ("MaxPendingRequests", pool.max_pending_requests),
+            ("MaxRequests", pool.max_requests),
+        )
+        for key, value in given:
+            if value is not None and key not in allowed:
+                takers = {"MaxConnections": "http and tcp", "MaxPendingRequests": "http", "MaxRequests": "http2 and grpc"}[key]
+                errors.add_check(f"{path}.ConnectionPool.{key}", f"is for {takers} listeners, not {protocol}.")
+        if protocol == "http" and pool.max_connections is None:
+            errors.add_check(f"{path}.ConnectionPool.MaxConnections", "is required for an http connection pool.")
+        if protocol == "tcp" and pool.max_connections is None:
+            errors.add_check(f"{path}.ConnectionPool.MaxConnections", "is required for a tcp connection pool.")
+        if protocol in ("http2", "grpc") and pool.max_requests is None:
+            errors.add_check(f"{path}.ConnectionPool.MaxRequests", f"is required for an {protocol} connection pool.")
+
+
+def match_protocols(match: model.Match) -> dict[str, str]:
+    """The match keys a route uses, each with the protocol family it belongs to (``http`` or ``grpc``)."""
+    used: dict[str, str] = {}
+    values = {
+        "Prefix": match.prefix,
+        "Path": match.path,
+        "Method": match.method,
+        "Scheme": match.scheme,
+        "Headers": match.headers,
+        "QueryParameters": match.query_parameters,
+        "ServiceName": match.service_name,
+        "MethodName": match.method_name,
+        "Metadata": match.metadata,
+    }
+    for key, value in values.items():
+        if value not in (None, ()):
+            used[key] = "http" if key in _HTTP_MATCH_KEYS else "grpc"
+    return used
+
+
+def _check_router(
+    name: str, router: model.Router, section: model.Section, errors: ErrorCollector, broken: frozenset[str]
+) -> None:
+    path = f"Routers.{name}"
+    listeners = router.listeners or ()
+    for index, listener in enumerate(listeners[1:], start=1):
+        if listener.protocol != listeners[0].protocol:
+            errors.add_check(
+                f"{path}.Listeners[{index}].Protocol",
+                f"'{listener.protocol}' differs from '{listeners[0].protocol}' of Listeners[0]: "
+                "a router's listeners share one protocol.",
+            )
+    for index, route in enumerate(router.routes):
+        route_path = f"{path}.Routes[{index}]"
+        if not route.targets:
+            errors.add_check(f"{route_path}.Targets", "needs at least one node.")
+        elif not any(weight > 0 for weight in route.targets.values()):
+            errors.add_check(f"{route_path}.Targets", "needs at least one weight above 0.")
+        for target in route.targets:
+            _check_reference(f"{route_path}.Targets.{target}", target, section.nodes, "node", errors, broken)
+        if route.match is not None:
+            _check_match(f"{route_path}.Match", route.match, errors)
+
+
+def _check_match(path: str, match: model.Match, errors: ErrorCollector) -> None:
+    if match.prefix is not None and match.path is not None:
+        errors.add_check(f"{path}.Path", "cannot be combined with Prefix: match a path by one of them.")
+    if match.path is not None:
+        _exactly_one(f"{path}.Path", (("Exact", match.path.exact), ("Regex", match.path.regex)), errors)
+    if match.method_name is not None and match.service_name is None:
+        errors.add_check(f"{path}.MethodName", "needs ServiceName: gRPC methods are matched within a service.")
+    for key, headers in (("Headers", match.headers), ("Metadata", match.metadata)):
+        for index, header in enumerate(headers):
+            options = (
+                ("Exact", header.exact),
+                ("Prefix", header.prefix),
+                ("Suffix", header.suffix),
+                ("Regex", header.regex),
+                ("Range", header.range),
+            )
+            _exactly_one(f"{path}.{key}[{index}]", options, errors)
+            if header.range is not None and header.range.start >= header.range.end:
+                errors.add_check(f"{path}.{key}[{index}].Range", "Start must be below End.")
+    families = set(match_protocols(match).values())
+    if len(families) > 1:
+        errors.add_check(path, "mixes http keys (Prefix, Path, Method, ...) with gRPC keys (ServiceName, MethodName, Metadata).")
+
+
+def _check_service(
+    name: str, service: model.Service, section: model.Section, errors: ErrorCollector, broken: frozenset[str]
+) -> None:
+    path = f"Services.{name}"
+    _exactly_one(path, (("Node", service.node), ("Router", service.router)), errors)
+    if service.node is not None:
+        _check_reference(f"{path}.Node", service.node, section.nodes, "node", errors, broken)
+    if service.router is not None:
+        _check_reference(f"{path}.Router", service.router, section.routers, "router", errors, broken)
+

@@ -1,0 +1,63 @@
+"""Merge a backend's output into the user's template, then check CloudFormation's quotas."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from . import SECTION_KEY
+from .backends.base import Rendered
+from .errors import ErrorCollector
+
+MAX_RESOURCES = 500
+MAX_OUTPUTS = 200
+MAX_TEMPLATE_BYTES = 1_048_576
+
+
+def merge(fragment: Mapping[str, Any], rendered: Rendered, errors: ErrorCollector) -> dict[str, Any]:
+    """The processed template: the section removed, patched resources in place, new ones appended."""
+    user_resources: Mapping[str, Any] = fragment.get("Resources") or {}
+    for logical_id, origin in rendered.origins.items():
+        if logical_id in user_resources:
+            errors.add(
+                origin,
+                f"its generated logical ID {logical_id} is already a resource of the template; "
+                "rename that resource or this part of the section.",
+            )
+    output: dict[str, Any] = {}
+    for key, value in fragment.items():
+        if key == SECTION_KEY:
+            continue
+        if key == "Resources":
+            resources = {
+                logical_id: rendered.patched.get(logical_id, resource) for logical_id, resource in user_resources.items()
+            }
+            resources.update(rendered.resources)
+            output[key] = resources
+        else:
+            output[key] = value
+    if "Resources" not in output:
+        output["Resources"] = dict(rendered.resources)
+    return output
+
+
+def check_quotas(template: Mapping[str, Any], added: int, errors: ErrorCollector) -> None:
+    """CloudFormation's per-template limits, checked before CloudFormation does, with the counts."""
+    resources = len(template.get("Resources") or {})
+    if resources > MAX_RESOURCES:
+        errors.add(
+            "",
+            f"the processed template would have {resources} resources ({added} added by the mesh); "
+            f"CloudFormation allows {MAX_RESOURCES}. Split the mesh across stacks (Mesh.Existing: true in the others).",
+        )
+    outputs = len(template.get("Outputs") or {})
+    if outputs > MAX_OUTPUTS:
+        errors.add("", f"the template has {outputs} outputs; CloudFormation allows {MAX_OUTPUTS}.")
+    size = len(json.dumps(template, separators=(",", ":")).encode())
+    if size > MAX_TEMPLATE_BYTES:
+        errors.add(
+            "",
+            f"the processed template would be {size} bytes; CloudFormation allows {MAX_TEMPLATE_BYTES}. "
+            "Split the mesh across stacks (Mesh.Existing: true in the others).",
+        )

@@ -1,0 +1,67 @@
+"""The stages of ``expand()``, in order; each stage gathers its errors and stops the run if there are any."""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from . import SECTION_KEY
+from .checks import check_section
+from .errors import ErrorCollector, InvalidSectionError, SectionError
+from .merge import check_quotas, merge
+from .parse import SectionParser
+from .resolve import Resolver
+from .transform import Context, ExpandResult, Summary
+
+
+def run(fragment: Mapping[str, Any], context: Context) -> ExpandResult:
+    """Parse, check, resolve, render and merge; raises ``InvalidSectionError`` with every error found."""
+    resources = fragment.get("Resources")
+    if resources is not None and not isinstance(resources, Mapping):
+        raise InvalidSectionError([SectionError("Resources", "must be a mapping of logical IDs to resources.")])
+    errors = ErrorCollector()
+    raw = _with_defaults(fragment[SECTION_KEY], context.params)
+    parser = SectionParser(errors, context.template_parameter_values)
+    section = parser.parse_section(raw)
+    if section is not None:
+        check_section(section, errors, frozenset(parser.broken_names))
+    errors.raise_if_any()
+    assert section is not None
+
+    plan = Resolver(section, fragment, context.template_parameter_values, context.region, errors).resolve()
+    errors.raise_if_any()
+    assert plan is not None
+
+    if section.backend == "ServiceConnect":
+        from .backends.serviceconnect import render_service_connect as render
+    else:
+        from .backends.appmesh import render_app_mesh as render
+    rendered = render(plan, errors)
+    errors.raise_if_any()
+
+    # The plan reads the user's template; the output must not share objects with the input.
+    output = copy.deepcopy(merge(fragment, rendered, errors))
+    if context.check_quotas:
+        check_quotas(output, len(rendered.resources), errors)
+    errors.raise_if_any()
+    added = Counter(resource["Type"] for resource in rendered.resources.values())
+    summary = Summary(
+        backend=section.backend,
+        nodes=len(section.nodes),
+        routers=len(section.routers),
+        services=len(section.services),
+        resources_added=len(rendered.resources),
+        resources_patched=len(rendered.patched),
+        added_by_type=dict(sorted(added.items())),
+    )
+    return ExpandResult(fragment=output, warnings=plan.warnings + rendered.warnings, summary=summary)
+
+
+def _with_defaults(raw: Any, params: Mapping[str, Any]) -> Any:
+    """Transform parameters give defaults for the section's top-level keys; the section wins."""
+    if not isinstance(raw, Mapping) or not params:
+        return raw
+    known = {"Backend"}
+    return {**{key: value for key, value in params.items() if key in known}, **raw}

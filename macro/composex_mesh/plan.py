@@ -1,0 +1,142 @@
+"""The plan: the section resolved against the template, ready for a backend to render.
+
+Everything a backend needs is here, already checked: which ECS service, task definition, container, roles and
+security groups each node has, how each service's name resolves, and which node may call which on what port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import model
+
+Value = Any
+"""A literal or a CloudFormation intrinsic function, as it will appear in the output."""
+
+
+def pascal(name: str) -> str:
+    """``orders-db`` -> ``OrdersDb``: the readable stem of a generated logical ID."""
+    return "".join(part[:1].upper() + part[1:] for part in name.replace("_", "-").split("-") if part)
+
+
+def join_dns(label: str, domain: Value) -> Value:
+    """``label.domain``, as a literal when the domain is one, else an ``Fn::Join``."""
+    if isinstance(domain, str):
+        return f"{label}.{domain}"
+    return {"Fn::Join": ["", [f"{label}.", domain]]}
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """The Cloud Map private DNS namespace the mesh's names live in."""
+
+    id: Value
+    name: Value
+    logical_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RoleRef:
+    """An IAM role of a task: one of the template (``logical_id``), one to create, or one made elsewhere."""
+
+    logical_id: str | None
+    create: bool = False
+
+
+@dataclass(frozen=True)
+class EcsTarget:
+    """The ECS parts behind an ECS node."""
+
+    service_id: str
+    task_definition_id: str
+    container_name: str
+    task_role: RoleRef
+    execution_role: RoleRef
+    registry_id: str | None
+    """Logical ID of the Cloud Map service the ECS service registers with; None: the macro makes one."""
+    cloud_map_name: Value
+    """The name of that Cloud Map service (a literal, or ``Fn::GetAtt [X, Name]``)."""
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    """A node, resolved."""
+
+    name: str
+    stem: str
+    node: model.Node
+    listeners: tuple[model.Listener, ...]
+    security_groups: tuple[Value, ...]
+    ecs: EcsTarget | None = None
+    namespace_name: Value = None
+
+    @property
+    def is_ecs(self) -> bool:
+        return self.ecs is not None
+
+
+@dataclass(frozen=True)
+class RouterPlan:
+    """A router with its listeners (given or derived) and one protocol."""
+
+    name: str
+    stem: str
+    router: model.Router
+    listeners: tuple[model.RouterListener, ...]
+
+    @property
+    def protocol(self) -> model.Protocol:
+        return self.listeners[0].protocol
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    """A service: its DNS name, its provider, and whether a real Cloud Map service answers the name."""
+
+    name: str
+    stem: str
+    service: model.Service
+    dns_name: Value
+    cloud_map_label: str
+    needs_fake_instance: bool
+
+
+@dataclass(frozen=True, order=True)
+class Edge:
+    """``consumer`` may call ``provider`` on ``port`` (through ``service``)."""
+
+    consumer: str
+    provider: str
+    port: int
+    service: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The whole resolved mesh."""
+
+    section: model.Section
+    namespace: Namespace
+    nodes: dict[str, NodePlan]
+    routers: dict[str, RouterPlan]
+    services: dict[str, ServicePlan]
+    edges: tuple[Edge, ...]
+    region: str
+    partition: str
+    resources: Mapping[str, Any]
+    """The user's resources, read-only: backends patch copies (``Rendered.patch``)."""
+    warnings: list[str] = field(default_factory=list)
+
+    def providers(self, service_name: str) -> tuple[str, ...]:
+        """Nodes that serve a service: its node, or every target of its router's routes."""
+        service = self.section.services[service_name].node, self.section.services[service_name].router
+        node, router = service
+        if node is not None:
+            return (node,)
+        assert router is not None
+        targets: dict[str, None] = {}
+        for route in self.section.routers[router].routes:
+            targets.update(dict.fromkeys(route.targets))
+        return tuple(targets)

@@ -1,0 +1,70 @@
+"""The one transform: ``expand()`` runs the pipeline; the Lambda handler and the CLI are thin shells around it.
+
+load (the fragment) -> parse (typed section, all errors) -> resolve (against the template, into a plan)
+-> render (a backend) -> merge (into the template, quotas) -> answer.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import SECTION_KEY
+from .errors import InvalidSectionError, SectionError
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the macro event tells us besides the fragment."""
+
+    region: str = "us-east-1"
+    account_id: str = "123456789012"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """The transform's ``Parameters`` (defaults for top-level keys of the section, e.g. ``Backend``)."""
+    template_parameter_values: Mapping[str, Any] = field(default_factory=dict)
+    check_quotas: bool = True
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Counts for logs, metrics and the CLI."""
+
+    backend: str = ""
+    nodes: int = 0
+    routers: int = 0
+    services: int = 0
+    resources_added: int = 0
+    resources_patched: int = 0
+    added_by_type: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExpandResult:
+    """The processed template and what a user should know about it."""
+
+    fragment: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    summary: Summary = field(default_factory=Summary)
+
+
+def expand(fragment: Mapping[str, Any], context: Context | None = None) -> ExpandResult:
+    """Expand the ``Composex::AppMesh`` section of ``fragment``; the input is never modified.
+
+    Raises ``InvalidSectionError`` (every problem found, each with its path) on bad input.
+    A template without the section comes back unchanged.
+    """
+    from .pipeline import run
+
+    context = context or Context()
+    if not isinstance(fragment, Mapping):
+        raise InvalidSectionError([SectionError("", "The template fragment must be a JSON object.")])
+    if SECTION_KEY not in fragment:
+        return ExpandResult(fragment=copy.deepcopy(dict(fragment)))
+    return run(fragment, context)
+
+
+def validate(fragment: Mapping[str, Any], context: Context | None = None) -> list[str]:
+    """Run every check of ``expand()`` and return its warnings; raises ``InvalidSectionError`` on bad input."""
+    return expand(fragment, context).warnings
