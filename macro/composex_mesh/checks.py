@@ -31,11 +31,21 @@ def check_section(section: model.Section, errors: ErrorCollector, broken: frozen
 
 
 def _check_reference(
-    path: str, name: str, pool: Mapping[str, object], kind: str, errors: ErrorCollector, broken: frozenset[str]
+    path: str,
+    name: str,
+    pool: Mapping[str, object],
+    kind: str,
+    errors: ErrorCollector,
+    broken: frozenset[str],
+    nodes: Mapping[str, object] | None = None,
 ) -> None:
     if name not in pool and name not in broken:
         section_key = {"node": "Nodes", "router": "Routers", "service": "Services"}[kind]
-        errors.add_check(path, f"'{name}' is not a {kind} under {section_key}.{did_you_mean(name, pool)}")
+        hint = did_you_mean(name, pool)
+        if not hint and nodes is not None and name in nodes:
+            example = f"{{{name}: {{Node: {name}}}}}"
+            hint = f" '{name}' is a node: list a service that it provides (e.g. Services: {example})."
+        errors.add_check(path, f"'{name}' is not a {kind} under {section_key}.{hint}")
 
 
 def _exactly_one(path: str, given: Iterable[tuple[str, object]], errors: ErrorCollector) -> None:
@@ -59,14 +69,14 @@ def _check_node(
 ) -> None:
     path = f"Nodes.{name}"
     _exactly_one(path, (("Service", node.service), ("Hostname", node.hostname)), errors)
-    if node.hostname is not None:
+    if node.hostname is not None and node.service is None:
         if not node.listeners:
             errors.add_check(f"{path}.Listeners", "is required for a DNS node (one with Hostname).")
         if node.backends:
             errors.add_check(f"{path}.Backends", "is for ECS nodes only: a DNS node has no envoy to call through.")
         if node.container is not None:
             errors.add_check(f"{path}.Container", "is for ECS nodes only (nodes with Service).")
-    elif node.security_groups:
+    elif node.service is not None and node.security_groups:
         errors.add_check(
             f"{path}.SecurityGroups",
             "is for DNS nodes only: an ECS node uses the security groups of its service's NetworkConfiguration.",
@@ -77,7 +87,7 @@ def _check_node(
         if backend in seen_backends:
             errors.add_check(backend_path, f"'{backend}' is listed twice.")
         seen_backends.add(backend)
-        _check_reference(backend_path, backend, section.services, "service", errors, broken)
+        _check_reference(backend_path, backend, section.services, "service", errors, broken, section.nodes)
     for index, listener in enumerate(node.listeners or ()):
         _check_listener(f"{path}.Listeners[{index}]", listener, errors)
     ports = [listener.port for listener in node.listeners or ()]
@@ -93,13 +103,19 @@ def _check_listener(path: str, listener: model.Listener, errors: ErrorCollector)
         checked = health.protocol or protocol
         if health.path is not None and checked not in HTTP_PROTOCOLS:
             errors.add_check(f"{path}.HealthCheck.Path", f"is for http and http2 health checks, not {checked}.")
-        for key, value in (("Interval", health.interval), ("Timeout", health.timeout)):
+        for key, duration in (("Interval", health.interval), ("Timeout", health.timeout)):
             low, high, low_text, high_text = _HEALTH_CHECK_BOUNDS[key]
-            if value is not None and not low <= value.milliseconds <= high:
-                errors.add_check(f"{path}.HealthCheck.{key}", f"{value.text} is out of range: it must be from {low_text} to {high_text}.")
+            if duration is not None and not low <= duration.milliseconds <= high:
+                errors.add_check(
+                    f"{path}.HealthCheck.{key}",
+                    f"{duration.text} is out of range: it must be from {low_text} to {high_text}.",
+                )
     timeout = listener.timeout
     if timeout is not None and timeout.per_request is not None and protocol == "tcp":
-        errors.add_check(f"{path}.Timeout.PerRequest", "is for http, http2 and grpc listeners; a tcp listener takes only Idle.")
+        errors.add_check(
+            f"{path}.Timeout.PerRequest",
+            "is for http, http2 and grpc listeners; a tcp listener takes only Idle.",
+        )
     pool = listener.connection_pool
     if pool is not None:
         allowed = {
@@ -108,14 +124,18 @@ def _check_listener(path: str, listener: model.Listener, errors: ErrorCollector)
             "grpc": ("MaxRequests",),
             "tcp": ("MaxConnections",),
         }[protocol]
-        given = (
+        given: tuple[tuple[str, int | None], ...] = (
             ("MaxConnections", pool.max_connections),
             ("MaxPendingRequests", pool.max_pending_requests),
             ("MaxRequests", pool.max_requests),
         )
         for key, value in given:
             if value is not None and key not in allowed:
-                takers = {"MaxConnections": "http and tcp", "MaxPendingRequests": "http", "MaxRequests": "http2 and grpc"}[key]
+                takers = {
+                    "MaxConnections": "http and tcp",
+                    "MaxPendingRequests": "http",
+                    "MaxRequests": "http2 and grpc",
+                }[key]
                 errors.add_check(f"{path}.ConnectionPool.{key}", f"is for {takers} listeners, not {protocol}.")
         if protocol == "http" and pool.max_connections is None:
             errors.add_check(f"{path}.ConnectionPool.MaxConnections", "is required for an http connection pool.")
@@ -190,7 +210,10 @@ def _check_match(path: str, match: model.Match, errors: ErrorCollector) -> None:
                 errors.add_check(f"{path}.{key}[{index}].Range", "Start must be below End.")
     families = set(match_protocols(match).values())
     if len(families) > 1:
-        errors.add_check(path, "mixes http keys (Prefix, Path, Method, ...) with gRPC keys (ServiceName, MethodName, Metadata).")
+        errors.add_check(
+            path,
+            "mixes http keys (Prefix, Path, Method, ...) with gRPC keys (ServiceName, MethodName, Metadata).",
+        )
 
 
 def _check_service(
@@ -202,4 +225,3 @@ def _check_service(
         _check_reference(f"{path}.Node", service.node, section.nodes, "node", errors, broken)
     if service.router is not None:
         _check_reference(f"{path}.Router", service.router, section.routers, "router", errors, broken)
-

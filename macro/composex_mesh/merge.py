@@ -31,7 +31,8 @@ def merge(fragment: Mapping[str, Any], rendered: Rendered, errors: ErrorCollecto
             continue
         if key == "Resources":
             resources = {
-                logical_id: rendered.patched.get(logical_id, resource) for logical_id, resource in user_resources.items()
+                logical_id: rendered.patched.get(logical_id, resource)
+                for logical_id, resource in user_resources.items()
             }
             resources.update(rendered.resources)
             output[key] = resources

@@ -129,7 +129,7 @@ class SectionParser:
     def _parse_union(self, members: tuple[Any, ...], raw: Any, path: str, spec: FieldSpec) -> Any:
         if isinstance(raw, str) and str in members:
             return raw
-        objects = [member for member in members if dataclasses.is_dataclass(member)]
+        objects = [member for member in members if isinstance(member, type) and dataclasses.is_dataclass(member)]
         if isinstance(raw, Mapping) and objects:
             return self.parse_object(objects[0], raw, path)
         expected = " or ".join(_describe_hint(member) for member in members)
@@ -156,7 +156,9 @@ class SectionParser:
 
     def _parse_map(self, value_hint: Any, raw: Any, path: str, spec: FieldSpec) -> Any:
         if not isinstance(raw, Mapping) or is_intrinsic(raw):
-            self.errors.add_parse(path, f"must be a mapping of names to {_describe_hint(value_hint)}, not {describe(raw)}.")
+            self.errors.add_parse(
+                path, f"must be a mapping of names to {_describe_hint(value_hint)}, not {describe(raw)}."
+            )
             return _INVALID
         pattern, rule = (
             (_NAME, "letters, digits, '-' and '_', 1 to 255 characters")
@@ -225,7 +227,9 @@ def _parse_str(parser: SectionParser, raw: Any, path: str, spec: FieldSpec) -> A
 def _parse_duration(parser: SectionParser, raw: Any, path: str, spec: FieldSpec) -> Any:
     match = _DURATION.match(raw) if isinstance(raw, str) else None
     if not match:
-        parser.errors.add_parse(path, f"{describe(raw)} is not a duration: write a whole number and a unit, e.g. 250ms, 15s, 5m.")
+        parser.errors.add_parse(
+            path, f"{describe(raw)} is not a duration: write a whole number and a unit, e.g. 250ms, 15s, 5m."
+        )
         return _INVALID
     return model.Duration(int(match.group(1)) * _DURATION_UNITS[match.group(2)], raw)
 

@@ -13,8 +13,8 @@ from typing import Any
 from . import model
 from .errors import ErrorCollector
 from .plan import (
-    Edge,
     EcsTarget,
+    Edge,
     Namespace,
     NodePlan,
     Plan,
@@ -144,7 +144,9 @@ class Resolver:
                 f"is required: Resources has no {NAMESPACE_TYPE}. Add one, or give {{Id, Name}} of one made elsewhere.",
             )
         else:
-            self.errors.add("Namespace", f"is required: Resources has several namespaces ({', '.join(found)}); name one.")
+            self.errors.add(
+                "Namespace", f"is required: Resources has several namespaces ({', '.join(found)}); name one."
+            )
         return None
 
     def _template_namespace(self, logical_id: str) -> Namespace | None:
@@ -167,8 +169,10 @@ class Resolver:
                     stem=pascal(name),
                     node=node,
                     listeners=node.listeners or (),
-                    security_groups=tuple(self._dns_node_group(f"{path}.SecurityGroups[{i}]", group)
-                                          for i, group in enumerate(node.security_groups)),
+                    security_groups=tuple(
+                        self._dns_node_group(f"{path}.SecurityGroups[{i}]", group)
+                        for i, group in enumerate(node.security_groups)
+                    ),
                 )
             else:
                 continue
@@ -280,7 +284,7 @@ class Resolver:
         return definitions[0]  # type: ignore[no-any-return]
 
     def _derived_listeners(self, container: Mapping[str, Any]) -> tuple[model.Listener, ...]:
-        listeners = []
+        listeners: list[model.Listener] = []
         for mapping in container.get("PortMappings") or ():
             if not isinstance(mapping, Mapping):
                 continue
@@ -385,7 +389,7 @@ class Resolver:
         ports = [listener.port for listener in router.listeners]
         for index, route in enumerate(router.router.routes):
             route_path = f"{path}.Routes[{index}]"
-            for key, key_family in (match_protocols(route.match).items() if route.match else ()):
+            for key, key_family in match_protocols(route.match).items() if route.match else ():
                 if key_family != family:
                     self.errors.add(
                         f"{route_path}.Match.{key}",
@@ -394,9 +398,14 @@ class Resolver:
                     )
             match_port = route.match.port if route.match else None
             if len(ports) > 1 and match_port is None:
-                self.errors.add(f"{route_path}.Match.Port", f"is required: router '{router.name}' has several listeners.")
+                self.errors.add(
+                    f"{route_path}.Match.Port", f"is required: router '{router.name}' has several listeners."
+                )
             if match_port is not None and match_port not in ports:
-                self.errors.add(f"{route_path}.Match.Port", f"{match_port} is not a listener port of router '{router.name}'.")
+                self.errors.add(
+                    f"{route_path}.Match.Port",
+                    f"{match_port} is not a listener port of router '{router.name}'.",
+                )
             for target in route.targets:
                 plan = nodes.get(target)
                 if plan is not None and not any(item.protocol == protocol for item in plan.listeners):
@@ -458,7 +467,9 @@ class Resolver:
             props = self.properties(logical_id)
             namespace_id = props.get("NamespaceId")
             in_namespace = (
-                ref_target(namespace_id) == namespace.logical_id if namespace.logical_id else namespace_id == namespace.id
+                ref_target(namespace_id) == namespace.logical_id
+                if namespace.logical_id
+                else namespace_id == namespace.id
             )
             name = self.literal(props.get("Name"))
             if in_namespace and isinstance(name, str):
@@ -475,7 +486,9 @@ class Resolver:
                 service = self.section.services[service_name]
                 if service.node is not None:
                     provider = nodes[service.node]
-                    edges.update(Edge(consumer.name, provider.name, item.port, service_name) for item in provider.listeners)
+                    edges.update(
+                        Edge(consumer.name, provider.name, item.port, service_name) for item in provider.listeners
+                    )
                     continue
                 assert service.router is not None
                 router = routers[service.router]
@@ -487,5 +500,3 @@ class Resolver:
                             if item.protocol == router.protocol
                         )
         return tuple(sorted(edges))
-
-

@@ -162,7 +162,10 @@ class AppMeshRenderer:
             "DnsConfig": {"DnsRecords": [{"Type": "A", "TTL": 300}], "RoutingPolicy": "MULTIVALUE"},
         }
         self._add(service_id, servicediscovery.Service, properties, origin)
-        instance = {"ServiceId": {"Ref": service_id}, "InstanceAttributes": {"AWS_INSTANCE_IPV4": FAKE_INSTANCE_IP}}
+        instance = {
+            "ServiceId": {"Ref": service_id},
+            "InstanceAttributes": {"AWS_INSTANCE_IPV4": FAKE_INSTANCE_IP},
+        }
         self._add(f"{service.stem}FakeInstance", servicediscovery.Instance, instance, origin)
 
 

@@ -35,7 +35,10 @@ def _wrap_intrinsics(value: Any) -> Any:
 
 
 def build(
-    resource_type: type[AWSObject], logical_id: str, properties: Mapping[str, Any], depends_on: list[str] | None = None
+    resource_type: type[AWSObject],
+    logical_id: str,
+    properties: Mapping[str, Any],
+    depends_on: list[str] | None = None,
 ) -> dict[str, Any]:
     """A resource dict, its properties type-checked by troposphere's model of ``resource_type``."""
     typed = resource_type.from_dict(logical_id, _wrap_intrinsics(properties)).to_dict()

@@ -67,7 +67,12 @@ def render_envoy(plan: Plan, node: NodePlan, virtual_node_id: str, rendered: Ren
                     "Resource": ["*"],
                 }
             )
-        rendered.add(policy_id, _policy(policy_id, f"composex-mesh-{node.name}-envoy", task_role_id, statements), origin, errors)
+        rendered.add(
+            policy_id,
+            _policy(policy_id, f"composex-mesh-{node.name}-envoy", task_role_id, statements),
+            origin,
+            errors,
+        )
         add_depends_on(service, policy_id)
     else:
         rendered.warnings.append(
@@ -240,7 +245,12 @@ def _grant_image_pull(
         return
     policy_id = f"{role.logical_id}EnvoyImagePull"
     statements = [
-        {"Sid": "EcrAuthorization", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": ["*"]},
+        {
+            "Sid": "EcrAuthorization",
+            "Effect": "Allow",
+            "Action": ["ecr:GetAuthorizationToken"],
+            "Resource": ["*"],
+        },
         {
             "Sid": "PullEnvoyImage",
             "Effect": "Allow",
