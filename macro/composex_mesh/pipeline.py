@@ -10,6 +10,7 @@ from typing import Any
 from . import SECTION_KEY
 from .checks import check_section
 from .errors import ErrorCollector, InvalidSectionError, SectionError
+from .fields import did_you_mean
 from .merge import check_quotas, merge
 from .parse import SectionParser
 from .resolve import Resolver
@@ -22,7 +23,7 @@ def run(fragment: Mapping[str, Any], context: Context) -> ExpandResult:
     if resources is not None and not isinstance(resources, Mapping):
         raise InvalidSectionError([SectionError("Resources", "must be a mapping of logical IDs to resources.")])
     errors = ErrorCollector()
-    raw = _with_defaults(fragment[SECTION_KEY], context.params)
+    raw = _with_defaults(fragment[SECTION_KEY], context.params, errors)
     parser = SectionParser(errors, context.template_parameter_values)
     section = parser.parse_section(raw)
     if section is not None:
@@ -59,9 +60,19 @@ def run(fragment: Mapping[str, Any], context: Context) -> ExpandResult:
     return ExpandResult(fragment=output, warnings=plan.warnings + rendered.warnings, summary=summary)
 
 
-def _with_defaults(raw: Any, params: Mapping[str, Any]) -> Any:
+TRANSFORM_PARAMETERS = ("Backend",)
+"""Top-level keys of the section that the transform's ``Parameters`` may give defaults for."""
+
+
+def _with_defaults(raw: Any, params: Mapping[str, Any], errors: ErrorCollector) -> Any:
     """Transform parameters give defaults for the section's top-level keys; the section wins."""
+    for name in params:
+        if name not in TRANSFORM_PARAMETERS:
+            hint = (
+                did_you_mean(str(name), TRANSFORM_PARAMETERS)
+                or f" Valid parameters: {', '.join(TRANSFORM_PARAMETERS)}."
+            )
+            errors.add_parse(f"Transform.Parameters.{name}", f"is not a parameter of the ComposeXMesh transform.{hint}")
     if not isinstance(raw, Mapping) or not params:
         return raw
-    known = {"Backend"}
-    return {**{key: value for key, value in params.items() if key in known}, **raw}
+    return {**{key: value for key, value in params.items() if key in TRANSFORM_PARAMETERS}, **raw}

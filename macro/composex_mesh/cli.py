@@ -1,0 +1,382 @@
+"""``composex-mesh``: run the macro's transform locally, playing CloudFormation's part.
+
+Exit status: 0 done, 1 invalid input (the template or the section), 2 usage or unreadable/unwritable file,
+3 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import MACRO_NAME, SECTION_KEY, __version__
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+_PROG = "composex-mesh"
+_BACKENDS = ("AppMesh", "ServiceConnect")
+_LIST_TYPES = re.compile(r"^(?:CommaDelimitedList|List<.*>)$")
+
+
+class _UsageError(Exception):
+    """A bad option or a file that cannot be read or written (exit status 2)."""
+
+
+class _InputError(Exception):
+    """An input the transform never gets to see, e.g. an unreadable template (exit status 1)."""
+
+
+# ------------------------------------------------------------------------------------------------ parser
+
+
+def _parameter(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected Key=Value, got {text!r}")
+    return key.strip(), value
+
+
+def _account(text: str) -> str:
+    if not re.fullmatch(r"\d{12}", text):
+        raise argparse.ArgumentTypeError(f"an AWS account ID is 12 digits, got {text!r}")
+    return text
+
+
+def _region(text: str) -> str:
+    if not re.fullmatch(r"[a-z]{2}(?:-[a-z]+)+-\d+", text):
+        raise argparse.ArgumentTypeError(f"not an AWS region name: {text!r}")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``composex-mesh`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog=_PROG,
+        description=f"Expand the {SECTION_KEY} section of a CloudFormation template, as the {MACRO_NAME} "
+        "macro does in CloudFormation.",
+    )
+    parser.add_argument("--version", action="version", version=f"{_PROG} {__version__}")
+    parser.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    context = argparse.ArgumentParser(add_help=False)
+    context.add_argument("template", metavar="TEMPLATE", help="a JSON or YAML template; - reads stdin")
+    context.add_argument("--region", type=_region, default="us-east-1", help="the stack's region (us-east-1)")
+    context.add_argument(
+        "--account", type=_account, default="123456789012", help="the stack's account ID (123456789012)"
+    )
+    context.add_argument(
+        "--parameter",
+        "-p",
+        dest="parameters",
+        type=_parameter,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a template parameter value (repeatable); others take their Default",
+    )
+    context.add_argument(
+        "--backend",
+        choices=_BACKENDS,
+        help=f"replaces the Backend parameter of the {MACRO_NAME} transform (a Backend in the section wins)",
+    )
+    context.add_argument(
+        "--no-quota-check",
+        dest="check_quotas",
+        action="store_false",
+        help="skip the CloudFormation quota checks (resources, outputs, template size)",
+    )
+
+    render = commands.add_parser(
+        "render",
+        parents=[context],
+        help="write the processed template",
+        description="Write the processed template.",
+    )
+    render.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    render.add_argument(
+        "--format",
+        choices=("yaml", "json"),
+        help="output format (default: from the -o extension, else the input's format)",
+    )
+    render.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr (warnings still shown)")
+    commands.add_parser(
+        "validate",
+        parents=[context],
+        help="only run the checks",
+        description="Run every check of render; write nothing.",
+    )
+    commands.add_parser("schema", help="print the JSON Schema of the section", description="Print the JSON Schema.")
+    return parser
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+
+
+def _read(path: str) -> str:
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise _UsageError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from None
+
+
+def _transform_entries(template: Mapping[str, Any]) -> list[Any]:
+    transform = template.get("Transform")
+    if transform is None:
+        return []
+    return list(transform) if isinstance(transform, list) else [transform]
+
+
+def _transform_name(entry: Any) -> str | None:
+    if isinstance(entry, str):
+        return entry
+    if isinstance(entry, Mapping) and isinstance(entry.get("Name"), str):
+        return str(entry["Name"])
+    return None
+
+
+def _is_ours(entry: Any) -> bool:
+    return _transform_name(entry) == MACRO_NAME
+
+
+def _parameter_values(template: Mapping[str, Any], given: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """``templateParameterValues`` as CloudFormation would send them: given values, else Defaults."""
+    declared = template.get("Parameters")
+    declared = declared if isinstance(declared, Mapping) else {}
+    unknown = sorted({key for key, _ in given if key not in declared})
+    if unknown:
+        raise _InputError(f"--parameter: the template has no parameter named {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    explicit = dict(given)
+    for name, spec in declared.items():
+        spec = spec if isinstance(spec, Mapping) else {}
+        if name in explicit:
+            raw: Any = explicit[name]
+        elif "Default" in spec:
+            raw = spec["Default"]
+        else:
+            continue
+        if isinstance(raw, bool):
+            raw = "true" if raw else "false"
+        elif isinstance(raw, int | float):
+            raw = str(raw)
+        is_list = isinstance(spec.get("Type"), str) and _LIST_TYPES.match(spec["Type"])
+        values[name] = raw.split(",") if is_list and isinstance(raw, str) else raw
+    return values
+
+
+def _transform_params(template: Mapping[str, Any], parameter_values: Mapping[str, Any]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for entry in _transform_entries(template):
+        if _is_ours(entry) and isinstance(entry, Mapping) and isinstance(entry.get("Parameters"), Mapping):
+            params.update(entry["Parameters"])
+    for key, value in params.items():  # CloudFormation resolves Refs to template parameters here
+        if isinstance(value, Mapping) and set(value) == {"Ref"} and value["Ref"] in parameter_values:
+            params[key] = parameter_values[value["Ref"]]
+    return params
+
+
+def _context_warnings(template: Mapping[str, Any], args: argparse.Namespace) -> list[str]:
+    warnings: list[str] = []
+    entries = _transform_entries(template)
+    names = [_transform_name(entry) for entry in entries]
+    if SECTION_KEY in template and MACRO_NAME not in names:
+        warnings.append(
+            f"the template's Transform does not list {MACRO_NAME}: CloudFormation would not expand "
+            f"{SECTION_KEY} (and would reject it)"
+        )
+    if MACRO_NAME in names:
+        others = [str(name) for name in names if name != MACRO_NAME]
+        after = names[names.index(MACRO_NAME) + 1 :]
+        if after:
+            warnings.append(
+                f"{MACRO_NAME} is not the last transform: CloudFormation runs transforms in order, so "
+                f"{', '.join(map(str, after))} would run on its output; list {MACRO_NAME} last"
+            )
+        if others:
+            warnings.append(
+                f"this command runs only {MACRO_NAME}; the output's Transform keeps the rest for CloudFormation: "
+                f"{', '.join(others)}"
+            )
+    section = template.get(SECTION_KEY)
+    if (
+        args.backend
+        and isinstance(section, Mapping)
+        and isinstance(section.get("Backend"), str)
+        and section["Backend"] != args.backend
+    ):
+        warnings.append(f"--backend {args.backend} is overridden by Backend: {section['Backend']} in the section")
+    return warnings
+
+
+def _event_fragment(template: Mapping[str, Any]) -> dict[str, Any]:
+    """What CloudFormation hands a template-level macro: the whole template except ``Transform``."""
+    return {key: value for key, value in template.items() if key != "Transform"}
+
+
+def _with_other_transforms(template: Mapping[str, Any], processed: dict[str, Any]) -> dict[str, Any]:
+    """Put back, where it was, a ``Transform`` listing the transforms still to run (all but ours)."""
+    entries = [entry for entry in _transform_entries(template) if not _is_ours(entry)]
+    if not entries:
+        return processed
+    remaining: Any = entries if isinstance(template["Transform"], list) else entries[0]
+    keys = list(template)
+    following = set(keys[keys.index("Transform") + 1 :])
+    result: dict[str, Any] = {}
+    for key, value in processed.items():
+        if "Transform" not in result and key in following:
+            result["Transform"] = remaining
+        result[key] = value
+    result.setdefault("Transform", remaining)
+    return result
+
+
+def _output_format(args: argparse.Namespace, text: str) -> str:
+    from .yaml_io import detect_format
+
+    if args.format:
+        return str(args.format)
+    if args.output:
+        suffix = Path(args.output).suffix.lower()
+        if suffix == ".json":
+            return "json"
+        if suffix in (".yaml", ".yml"):
+            return "yaml"
+    return detect_format(text)
+
+
+def _print_warnings(warnings: Sequence[str], err: TextIO) -> None:
+    for warning in warnings:
+        print(f"warning: {warning}", file=err)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _summary_lines(summary: Any) -> list[str]:
+    if not summary.backend:
+        return [f"no {SECTION_KEY} section: nothing to expand"]
+    lines = [
+        f"backend {summary.backend}: {_plural(summary.nodes, 'node')}, {_plural(summary.routers, 'router')}, "
+        f"{_plural(summary.services, 'service')}; {summary.resources_added} resources added, "
+        f"{summary.resources_patched} patched"
+    ]
+    lines.extend(f"  {kind}: {count}" for kind, count in sorted(summary.added_by_type.items()))
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------- commands
+
+
+def _load(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
+    from .transform import Context
+    from .yaml_io import TemplateLoadError, load_template
+
+    text = _read(args.template)
+    try:
+        template = load_template(text)
+    except TemplateLoadError as error:
+        name = "<stdin>" if args.template == "-" else args.template
+        raise _InputError(f"{name}: {error}") from None
+    values = _parameter_values(template, args.parameters)
+    params = _transform_params(template, values)
+    if args.backend:
+        params["Backend"] = args.backend
+    context = Context(
+        region=args.region,
+        account_id=args.account,
+        params=params,
+        template_parameter_values=values,
+        check_quotas=args.check_quotas,
+    )
+    return text, template, context
+
+
+def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .transform import expand
+    from .yaml_io import dump_template
+
+    text, template, context = _load(args)
+    result = expand(_event_fragment(template), context)
+    fmt = _output_format(args, text)
+    processed = _with_other_transforms(template, result.fragment)
+    rendered = dump_template(processed, "json" if fmt == "json" else "yaml")
+    if args.output:
+        try:
+            Path(args.output).write_text(rendered, encoding="utf-8")
+        except OSError as error:
+            raise _UsageError(f"cannot write {args.output}: {error.strerror or error}") from None
+    else:
+        out.write(rendered)
+        out.flush()
+    if not args.quiet:
+        for line in _summary_lines(result.summary):
+            print(line, file=err)
+    _print_warnings([*_context_warnings(template, args), *result.warnings], err)
+    return EXIT_OK
+
+
+def _validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .transform import validate
+
+    _, template, context = _load(args)
+    warnings = validate(_event_fragment(template), context)
+    name = "<stdin>" if args.template == "-" else args.template
+    state = "valid" if SECTION_KEY in template else f"valid (no {SECTION_KEY} section)"
+    print(f"{name}: {state}", file=out)
+    _print_warnings([*_context_warnings(template, args), *warnings], err)
+    return EXIT_OK
+
+
+def _schema(out: TextIO) -> int:
+    from .schema import section_json_schema
+
+    out.write(json.dumps(section_json_schema(), indent=2) + "\n")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 invalid input, 2 usage, 3 internal error)."""
+    out, err = sys.stdout, sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse exits for --help, --version and usage errors
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    from .errors import InvalidSectionError
+
+    try:
+        if args.command == "render":
+            return _render(args, out, err)
+        if args.command == "validate":
+            return _validate(args, out, err)
+        return _schema(out)
+    except InvalidSectionError as error:
+        print(f"Invalid {SECTION_KEY} section. Number of errors found: {len(error.errors)}.", file=err)
+        for item in error.errors:
+            print(str(item), file=err)
+        return EXIT_INVALID
+    except _InputError as error:
+        print(f"{_PROG}: error: {error}", file=err)
+        return EXIT_INVALID
+    except _UsageError as error:
+        print(f"{_PROG}: error: {error}", file=err)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. ``| head``: stop quietly, and keep Python from complaining at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"Internal error: {type(error).__name__}: {error}", file=err)
+        return EXIT_INTERNAL

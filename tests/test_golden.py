@@ -1,0 +1,270 @@
+"""Golden tests: every ``tests/golden/input`` case expands to exactly its ``tests/golden/output`` file.
+
+Regenerate outputs with ``python -m tests.golden.regenerate [case...]`` and review the diff against SPEC.md.
+Besides the exact comparison, each case checks the guarantees of SPEC §5 that hold for any input:
+cfn-lint clean output, byte-identical reruns, an unmodified input, and nothing of the user's template
+lost or changed beyond the documented patches.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+import pytest
+from composex_mesh import MACRO_NAME, SECTION_KEY
+from composex_mesh.errors import InvalidSectionError
+from composex_mesh.transform import Context, expand
+
+from tests.golden import (
+    case_names,
+    dump,
+    event_fragment,
+    is_error_case,
+    load_context,
+    load_input,
+    output_path,
+    run_case,
+)
+from tests.lint import lint_errors
+
+CASES = case_names()
+TEMPLATE_CASES = [case for case in CASES if not is_error_case(case)]
+ERROR_CASES = [case for case in CASES if is_error_case(case)]
+ERROR_PREFIX = f"Invalid {SECTION_KEY} section. Number of errors found: "
+
+# What SPEC §3/§5 allows the transform to change in a resource the section references.
+PATCHABLE_PROPERTIES = {
+    "AWS::ECS::Service": {"ServiceRegistries", "ServiceConnectConfiguration"},
+    "AWS::ECS::TaskDefinition": {"ContainerDefinitions", "ProxyConfiguration", "TaskRoleArn"},
+    "AWS::IAM::Role": {"Policies", "ManagedPolicyArns"},
+}
+
+
+@cache
+def _prepared(case: str) -> tuple[str, str]:
+    """(the input fragment, the context) of a case, as JSON text, so each test starts from a fresh copy."""
+    template = load_input(case)
+    context = load_context(case, template)
+    return json.dumps(event_fragment(template)), json.dumps(context.__dict__, default=dict)
+
+
+def _fragment(case: str) -> dict[str, Any]:
+    fragment: dict[str, Any] = json.loads(_prepared(case)[0])
+    return fragment
+
+
+def _context(case: str) -> Context:
+    return Context(**json.loads(_prepared(case)[1]))
+
+
+@cache
+def _expanded_text(case: str) -> str:
+    return dump(expand(_fragment(case), _context(case)).fragment)
+
+
+def _expanded(case: str) -> dict[str, Any]:
+    expanded: dict[str, Any] = json.loads(_expanded_text(case))
+    return expanded
+
+
+def _logical_id(value: Any) -> str | None:
+    """The logical ID in ``{"Ref": X}``, ``{"Fn::GetAtt": [X, ...]}`` or ``{"Fn::GetAtt": "X.Attr"}``."""
+    if not isinstance(value, Mapping) or len(value) != 1:
+        return None
+    if isinstance(value.get("Ref"), str):
+        return str(value["Ref"])
+    get_att = value.get("Fn::GetAtt")
+    if isinstance(get_att, list) and get_att and isinstance(get_att[0], str):
+        return get_att[0]
+    if isinstance(get_att, str):
+        return get_att.split(".", 1)[0]
+    return None
+
+
+def _patchable(fragment: Mapping[str, Any]) -> set[str]:
+    """The ECS services of ECS nodes, their task definitions and those tasks' roles (SPEC §5)."""
+    section = fragment.get(SECTION_KEY) or {}
+    resources = fragment.get("Resources") or {}
+    nodes = section.get("Nodes") if isinstance(section, Mapping) else None
+    found: set[str] = set()
+    for node in (nodes or {}).values():
+        service_id = node.get("Service") if isinstance(node, Mapping) else None
+        if not isinstance(service_id, str) or service_id not in resources:
+            continue
+        found.add(service_id)
+        task_id = _logical_id((resources[service_id].get("Properties") or {}).get("TaskDefinition"))
+        if task_id is None or task_id not in resources:
+            continue
+        found.add(task_id)
+        task_properties = resources[task_id].get("Properties") or {}
+        for role_key in ("TaskRoleArn", "ExecutionRoleArn"):
+            role_id = _logical_id(task_properties.get(role_key))
+            if role_id is not None:
+                found.add(role_id)
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _assert_list_kept(before: list[Any], after: Any, where: str) -> None:
+    assert isinstance(after, list), f"{where}: no longer a list"
+    for item in before:
+        assert item in after, f"{where}: lost {json.dumps(item)}"
+
+
+def _assert_patch_documented(logical_id: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
+    """A referenced resource: same Type and attributes; only the documented properties change, additively."""
+    kind = before.get("Type")
+    assert after.get("Type") == kind, f"{logical_id}: Type changed"
+    for attribute in set(before) | set(after):
+        if attribute == "Properties" or after.get(attribute) == before.get(attribute):
+            continue
+        # Ordering on what the patch adds (e.g. the envoy IAM policy) is additive: the user's own kept.
+        assert attribute == "DependsOn", f"{logical_id}: {attribute} changed"
+        _assert_list_kept(_as_list(before.get(attribute)), _as_list(after.get(attribute)), logical_id)
+    props_before = before.get("Properties") or {}
+    props_after = after.get("Properties") or {}
+    allowed = PATCHABLE_PROPERTIES.get(str(kind), set())
+    for key in set(props_before) | set(props_after):
+        if props_before.get(key) == props_after.get(key):
+            continue
+        where = f"Resources.{logical_id}.Properties.{key}"
+        assert key in allowed, f"{where} changed, and SPEC documents no such patch"
+        if key == "TaskRoleArn":
+            assert key not in props_before, f"{where}: the task's own role was replaced"
+        elif key == "ContainerDefinitions":
+            containers_after = {c.get("Name"): c for c in props_after.get(key, [])}
+            for container in props_before.get(key, []):
+                name = container.get("Name")
+                assert name in containers_after, f"{where}: container {name} lost"
+                patched = containers_after[name]
+                for field_name in set(container) | set(patched):
+                    if container.get(field_name) == patched.get(field_name):
+                        continue
+                    assert field_name == "DependsOn", f"{where}[{name}].{field_name} changed"
+                    _assert_list_kept(container.get("DependsOn", []), patched.get("DependsOn"), where)
+        elif isinstance(props_before.get(key), list):
+            _assert_list_kept(props_before[key], props_after.get(key), where)
+        else:
+            assert key not in props_before, f"{where}: replaced"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_golden_output(case: str) -> None:
+    path = output_path(case)
+    if not path.exists():
+        pytest.fail(f"no golden output {path}; run: python -m tests.golden.regenerate {case}")
+    expected = path.read_text(encoding="utf-8")
+    actual = run_case(case)
+    if actual != expected:
+        # Compare parsed first for a readable diff, then the text (key order, formatting).
+        assert json.loads(actual) == json.loads(expected)
+        assert actual == expected
+
+
+@pytest.mark.parametrize("case", ERROR_CASES)
+def test_error_message_shape(case: str) -> None:
+    message = json.loads(run_case(case))["errorMessage"]
+    assert message.startswith(ERROR_PREFIX)
+    assert "\n" not in message
+    count = int(message[len(ERROR_PREFIX) :].split(".", 1)[0])
+    assert count >= 1
+    if case == "error_multiple_errors":
+        assert count >= 3
+
+
+@pytest.mark.parametrize("case", TEMPLATE_CASES)
+def test_output_passes_cfn_lint(case: str) -> None:
+    assert lint_errors(_expanded(case)) == []
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_input_is_not_mutated(case: str) -> None:
+    fragment = _fragment(case)
+    before = copy.deepcopy(fragment)
+    context = _context(case)
+    if is_error_case(case):
+        with pytest.raises(InvalidSectionError):
+            expand(fragment, context)
+    else:
+        expand(fragment, context)
+    assert fragment == before
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_expand_is_deterministic(case: str) -> None:
+    def once() -> str:
+        try:
+            return dump(expand(_fragment(case), _context(case)).fragment)
+        except InvalidSectionError as error:
+            return error.message
+
+    assert once() == once()
+
+
+@pytest.mark.parametrize("case", TEMPLATE_CASES)
+def test_section_is_removed(case: str) -> None:
+    assert SECTION_KEY not in _expanded(case)
+
+
+@pytest.mark.parametrize("case", TEMPLATE_CASES)
+def test_nothing_else_changes(case: str) -> None:
+    fragment = _fragment(case)
+    expanded = _expanded(case)
+    for key, value in fragment.items():
+        if key not in ("Resources", SECTION_KEY):
+            assert expanded.get(key) == value, f"top-level {key} changed"
+    patchable = _patchable(fragment)
+    for logical_id, resource in fragment.get("Resources", {}).items():
+        assert logical_id in expanded["Resources"], f"{logical_id} lost"
+        if logical_id in patchable:
+            _assert_patch_documented(logical_id, resource, expanded["Resources"][logical_id])
+        else:
+            assert expanded["Resources"][logical_id] == resource, f"{logical_id} changed"
+
+
+class _LambdaContext:
+    function_name = "ComposeXMeshFunction"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ComposeXMeshFunction"
+    memory_limit_in_mb = 512
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+    log_group_name = "/aws/lambda/ComposeXMeshFunction"
+    log_stream_name = "golden"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_lambda_handler_answers_the_same(case: str) -> None:
+    handler = pytest.importorskip("composex_mesh.handler")
+    context = _context(case)
+    request_id = f"golden-{case}"
+    event = {
+        "region": context.region,
+        "accountId": context.account_id,
+        "fragment": _fragment(case),
+        "transformId": f"{context.account_id}::{MACRO_NAME}",
+        "params": dict(context.params),
+        "requestId": request_id,
+        "templateParameterValues": dict(context.template_parameter_values),
+    }
+    answer = handler.lambda_handler(event, _LambdaContext())
+    assert answer["requestId"] == request_id
+    expected = json.loads(run_case(case))
+    if is_error_case(case):
+        assert answer["status"] == "failure"
+        assert answer["errorMessage"] == expected["errorMessage"]
+    else:
+        assert answer["status"] == "success"
+        assert dump(answer["fragment"]) == dump(expected)
