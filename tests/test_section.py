@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from composex_mesh import model
-from composex_mesh.checks import check_section
+from composex_mesh.checks import check_routes, check_section
 from composex_mesh.errors import ErrorCollector, InvalidSectionError, SectionError
 from composex_mesh.fields import fields_of
 from composex_mesh.parse import SectionParser
@@ -171,3 +171,46 @@ def test_the_json_schema_covers_every_key_of_the_model() -> None:
     assert schema["properties"]["Backend"] == {"enum": ["AppMesh", "ServiceConnect"], "default": "AppMesh"}
     assert definitions["Listener"]["properties"]["Port"] == {"type": "integer", "minimum": 1, "maximum": 65535}
     assert definitions["Router"]["required"] == ["Routes"]
+
+
+def route_errors(protocol: str, routes: list[dict[str, Any]], ports: tuple[int, ...] = (8080,)) -> list[str]:
+    """Errors of check_routes for a router listening on ``ports`` with ``protocol``."""
+    raw = minimal(Routers={"r": {"Routes": routes}})
+    section, errors = parse(raw)
+    assert errors == [] and section is not None
+    collector = ErrorCollector()
+    listeners = tuple(model.RouterListener(port=port, protocol=protocol) for port in ports)  # type: ignore[arg-type]
+    check_routes("Routers.r", "r", listeners, section.routers["r"].routes, collector)
+    return [str(error) for error in collector.errors]
+
+
+def test_route_policies_must_fit_the_router_protocol() -> None:
+    retries = {"MaxRetries": 2, "PerRetryTimeout": "2s", "Events": ["unavailable"]}
+    assert route_errors("tcp", [{"Targets": {"api": 1}, "Retries": retries, "Timeout": {"PerRequest": "1s"}}]) == [
+        "[Routers.r.Routes[0].Retries] is for http, http2 and grpc routes; App Mesh does not retry tcp.",
+        "[Routers.r.Routes[0].Timeout.PerRequest] is for http, http2 and grpc routes; a tcp route takes only Idle.",
+    ]
+    assert route_errors("http", [{"Targets": {"api": 1}, "Retries": retries}]) == [
+        "[Routers.r.Routes[0].Retries.Events[0]] 'unavailable' is a gRPC retry event; http routes take server-error, gateway-error, client-error, stream-error, connection-error."
+    ]
+    assert route_errors("grpc", [{"Targets": {"api": 1}, "Retries": retries}]) == []
+
+
+def test_route_matches_must_fit_the_protocol_and_not_repeat() -> None:
+    routes = [
+        {"Targets": {"api": 1}, "Match": {"Prefix": "/a"}},
+        {"Targets": {"api": 1}, "Match": {"Prefix": "/a"}},
+        {"Targets": {"api": 1}, "Match": {"ServiceName": "svc"}},
+    ]
+    assert route_errors("http", routes) == [
+        "[Routers.r.Routes[1].Match] is the same as the match of Routes[0]: only the first of the two would ever match.",
+        "[Routers.r.Routes[2].Match.ServiceName] is a grpc match key, but router 'r' listens on http: a router's routes all use its listener protocol.",
+    ]
+
+
+def test_routes_of_a_router_with_several_listeners_name_their_port() -> None:
+    routes = [{"Targets": {"api": 1}}, {"Targets": {"api": 1}, "Match": {"Prefix": "/", "Port": 9999}}]
+    assert route_errors("http", routes, ports=(8080, 8081)) == [
+        "[Routers.r.Routes[0].Match.Port] is required: router 'r' has several listeners.",
+        "[Routers.r.Routes[1].Match.Port] 9999 is not a listener port of router 'r'.",
+    ]

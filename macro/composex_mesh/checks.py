@@ -225,3 +225,62 @@ def _check_service(
         _check_reference(f"{path}.Node", service.node, section.nodes, "node", errors, broken)
     if service.router is not None:
         _check_reference(f"{path}.Router", service.router, section.routers, "router", errors, broken)
+
+
+def check_routes(
+    path: str,
+    router: str,
+    listeners: tuple[model.RouterListener, ...],
+    routes: tuple[model.Route, ...],
+    errors: ErrorCollector,
+) -> None:
+    """Rules of a router's routes that depend on its protocol: match keys, ports, retries, timeouts, duplicates."""
+    protocol = listeners[0].protocol
+    family = "grpc" if protocol == "grpc" else "http" if protocol in HTTP_PROTOCOLS else "tcp"
+    ports = [listener.port for listener in listeners]
+    seen: dict[str, int] = {}
+    for index, route in enumerate(routes):
+        route_path = f"{path}.Routes[{index}]"
+        for key, key_family in match_protocols(route.match).items() if route.match else ():
+            if key_family != family:
+                errors.add_check(
+                    f"{route_path}.Match.{key}",
+                    f"is a {key_family} match key, but router '{router}' listens on {protocol}: "
+                    "a router's routes all use its listener protocol.",
+                )
+        match_port = route.match.port if route.match else None
+        if len(ports) > 1 and match_port is None:
+            errors.add_check(f"{route_path}.Match.Port", f"is required: router '{router}' has several listeners.")
+        if match_port is not None and match_port not in ports:
+            errors.add_check(f"{route_path}.Match.Port", f"{match_port} is not a listener port of router '{router}'.")
+        _check_route_policy(route_path, protocol, route, errors)
+        signature = repr((route.match or model.Match(), route.priority))
+        if signature in seen:
+            errors.add_check(
+                f"{route_path}.Match",
+                f"is the same as the match of Routes[{seen[signature]}]: only the first of the two would ever match.",
+            )
+        seen.setdefault(signature, index)
+
+
+def _check_route_policy(path: str, protocol: str, route: model.Route, errors: ErrorCollector) -> None:
+    if route.retries is not None:
+        if protocol == "tcp":
+            errors.add_check(f"{path}.Retries", "is for http, http2 and grpc routes; App Mesh does not retry tcp.")
+        else:
+            allowed = set(model.HTTP_RETRY_EVENTS + model.TCP_RETRY_EVENTS)
+            if protocol == "grpc":
+                allowed |= set(model.GRPC_RETRY_EVENTS)
+            for index, event in enumerate(route.retries.events):
+                if event not in allowed:
+                    errors.add_check(
+                        f"{path}.Retries.Events[{index}]",
+                        f"'{event}' is a gRPC retry event; {protocol} routes take "
+                        f"{', '.join(model.HTTP_RETRY_EVENTS + model.TCP_RETRY_EVENTS)}.",
+                    )
+            if not route.retries.events:
+                errors.add_check(f"{path}.Retries.Events", "needs at least one event to retry on.")
+    if route.timeout is not None and route.timeout.per_request is not None and protocol == "tcp":
+        errors.add_check(
+            f"{path}.Timeout.PerRequest", "is for http, http2 and grpc routes; a tcp route takes only Idle."
+        )

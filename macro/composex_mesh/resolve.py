@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import model
+from .checks import check_routes
 from .errors import ErrorCollector
 from .plan import (
     EcsTarget,
@@ -114,6 +115,10 @@ class Resolver:
         if self.errors or namespace is None:
             return None
         edges = self._edges(nodes, routers)
+        used = {service.router for service in self.section.services.values()}
+        for name in routers:
+            if name not in used:
+                self.warnings.append(f"[Routers.{name}] no service uses this router: nothing can reach its routes.")
         return Plan(
             section=self.section,
             namespace=namespace,
@@ -382,30 +387,10 @@ class Resolver:
         return ()
 
     def _check_routes(self, path: str, router: RouterPlan, nodes: Mapping[str, NodePlan]) -> None:
-        from .checks import match_protocols
-
+        check_routes(path, router.name, router.listeners, router.router.routes, self.errors)
         protocol = router.protocol
-        family = "grpc" if protocol == "grpc" else "http" if protocol in ("http", "http2") else "tcp"
-        ports = [listener.port for listener in router.listeners]
         for index, route in enumerate(router.router.routes):
             route_path = f"{path}.Routes[{index}]"
-            for key, key_family in match_protocols(route.match).items() if route.match else ():
-                if key_family != family:
-                    self.errors.add(
-                        f"{route_path}.Match.{key}",
-                        f"is a {key_family} match key, but router '{router.name}' listens on {protocol}: "
-                        "a router's routes all use its listener protocol.",
-                    )
-            match_port = route.match.port if route.match else None
-            if len(ports) > 1 and match_port is None:
-                self.errors.add(
-                    f"{route_path}.Match.Port", f"is required: router '{router.name}' has several listeners."
-                )
-            if match_port is not None and match_port not in ports:
-                self.errors.add(
-                    f"{route_path}.Match.Port",
-                    f"{match_port} is not a listener port of router '{router.name}'.",
-                )
             for target in route.targets:
                 plan = nodes.get(target)
                 if plan is not None and not any(item.protocol == protocol for item in plan.listeners):
