@@ -15,10 +15,10 @@ from functools import cache
 from typing import Any
 
 import pytest
+
 from composex_mesh import MACRO_NAME, SECTION_KEY
 from composex_mesh.errors import InvalidSectionError
 from composex_mesh.transform import Context, expand
-
 from tests.golden import (
     case_names,
     dump,
@@ -31,9 +31,25 @@ from tests.golden import (
 )
 from tests.lint import lint_errors
 
-CASES = case_names()
-TEMPLATE_CASES = [case for case in CASES if not is_error_case(case)]
-ERROR_CASES = [case for case in CASES if is_error_case(case)]
+KNOWN_DISCREPANCIES: dict[str, str] = {}
+"""Cases whose input states the SPEC's behaviour but the transform does not (yet) follow it.
+
+Each is a strict xfail: once the transform is fixed, regenerate the case and remove its entry here.
+"""
+
+
+def _params(cases: list[str]) -> list[Any]:
+    return [
+        pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=KNOWN_DISCREPANCIES[case]))
+        if case in KNOWN_DISCREPANCIES
+        else case
+        for case in cases
+    ]
+
+
+CASES = _params(case_names())
+TEMPLATE_CASES = _params([case for case in case_names() if not is_error_case(case)])
+ERROR_CASES = _params([case for case in case_names() if is_error_case(case)])
 ERROR_PREFIX = f"Invalid {SECTION_KEY} section. Number of errors found: "
 
 # What SPEC §3/§5 allows the transform to change in a resource the section references.
@@ -120,6 +136,20 @@ def _assert_list_kept(before: list[Any], after: Any, where: str) -> None:
         assert item in after, f"{where}: lost {json.dumps(item)}"
 
 
+NAMING_KEYS = ("Name", "AppProtocol")
+"""What Service Connect may add to a port mapping (SPEC §4: "PortName of a named port mapping, with AppProtocol")."""
+
+
+def _assert_port_mappings_named(before: list[Any], after: Any, where: str) -> None:
+    """The same port mappings, in order; only a missing Name or AppProtocol may be filled in."""
+    assert isinstance(after, list) and len(after) == len(before), f"{where}: port mappings added or lost"
+    for mapping, patched in zip(before, after, strict=True):
+        for key in set(mapping) | set(patched):
+            if mapping.get(key) == patched.get(key):
+                continue
+            assert key in NAMING_KEYS and key not in mapping, f"{where}: PortMappings {key} changed"
+
+
 def _assert_patch_documented(logical_id: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
     """A referenced resource: same Type and attributes; only the documented properties change, additively."""
     kind = before.get("Type")
@@ -148,6 +178,9 @@ def _assert_patch_documented(logical_id: str, before: Mapping[str, Any], after: 
                 patched = containers_after[name]
                 for field_name in set(container) | set(patched):
                     if container.get(field_name) == patched.get(field_name):
+                        continue
+                    if field_name == "PortMappings":
+                        _assert_port_mappings_named(container["PortMappings"], patched.get("PortMappings"), where)
                         continue
                     assert field_name == "DependsOn", f"{where}[{name}].{field_name} changed"
                     _assert_list_kept(container.get("DependsOn", []), patched.get("DependsOn"), where)
@@ -199,7 +232,7 @@ def test_input_is_not_mutated(case: str) -> None:
     assert fragment == before
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", case_names())  # holds for known discrepancies too
 def test_expand_is_deterministic(case: str) -> None:
     def once() -> str:
         try:

@@ -60,6 +60,11 @@ def _exactly_one(path: str, given: Iterable[tuple[str, object]], errors: ErrorCo
 def _check_mesh(mesh: model.Mesh, errors: ErrorCollector) -> None:
     if mesh.existing and mesh.name is None:
         errors.add_check("Mesh.Name", "is required when Existing is true: it names the mesh to join.")
+    if mesh.owner is not None and not mesh.existing:
+        errors.add_check(
+            "Mesh.Owner",
+            "needs Existing: true: a shared mesh is made by its owner's account, and this stack joins it.",
+        )
     if mesh.owner is not None and not _ACCOUNT_ID.match(mesh.owner):
         errors.add_check("Mesh.Owner", f"'{mesh.owner}' is not an AWS account ID (12 digits).")
 
@@ -245,7 +250,8 @@ def check_routes(
             if key_family != family:
                 errors.add_check(
                     f"{route_path}.Match.{key}",
-                    f"is a {key_family} match key, but router '{router}' listens on {protocol}: "
+                    f"is {'an' if key_family == 'http' else 'a'} {key_family} match key, "
+                    f"but router '{router}' listens on {protocol}: "
                     "a router's routes all use its listener protocol.",
                 )
         match_port = route.match.port if route.match else None

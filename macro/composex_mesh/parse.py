@@ -171,6 +171,7 @@ class SectionParser:
             item_path = join_path(path, str(name))
             if not isinstance(name, str) or not pattern.match(name):
                 self.errors.add_parse(item_path, f"{describe(name)} is not a valid name: use {rule}.")
+                self.broken_names.add(str(name))
                 failed = True
                 continue
             value = self.parse_hint(value_hint, item, item_path, spec)

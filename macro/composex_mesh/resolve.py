@@ -13,6 +13,7 @@ from typing import Any
 from . import model
 from .checks import check_routes
 from .errors import ErrorCollector
+from .fields import did_you_mean
 from .plan import (
     EcsTarget,
     Edge,
@@ -98,7 +99,8 @@ class Resolver:
     def _check_type(self, path: str, logical_id: str, expected: str) -> bool:
         actual = self.type_of(logical_id)
         if logical_id not in self.resources:
-            self.errors.add(path, f"'{logical_id}' is not a logical ID in Resources; expected an {expected}.")
+            hint = did_you_mean(logical_id, [key for key in self.resources if self.type_of(key) == expected])
+            self.errors.add(path, f"'{logical_id}' is not a logical ID in Resources; expected an {expected}.{hint}")
             return False
         if actual != expected:
             self.errors.add(path, f"'{logical_id}' is an {actual}; expected an {expected}.")
@@ -227,6 +229,13 @@ class Resolver:
                 f"{path}.Service",
                 f"task definition '{task_id}' must use NetworkMode: awsvpc (App Mesh and Service Connect need it), "
                 f"not {task.get('NetworkMode', 'the default bridge')!r}.",
+            )
+            return None
+        if "ProxyConfiguration" in task:
+            self.errors.add(
+                f"{path}.Service",
+                f"task definition '{task_id}' already has a ProxyConfiguration; the macro sets its own for envoy. "
+                "Remove it (and its proxy container).",
             )
             return None
         container = self._container(name, node, path, task_id, task)

@@ -23,16 +23,10 @@ from . import GoldenCaseError, case_names, input_path, output_path, run_case
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tests.golden.regenerate", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument(
-        "cases", nargs="*", help="case names (default: all), e.g. quickstart error_port_out_of_range"
-    )
+    parser = argparse.ArgumentParser(prog="python -m tests.golden.regenerate", description=__doc__.splitlines()[0])
+    parser.add_argument("cases", nargs="*", help="case names (default: all), e.g. quickstart error_port_out_of_range")
     args = parser.parse_args(argv)
-    cases: list[str] = [
-        name.removesuffix(".yaml").removesuffix(".json") for name in args.cases
-    ] or case_names()
+    cases: list[str] = [name.removesuffix(".yaml").removesuffix(".json") for name in args.cases] or case_names()
     status = 0
     for case in cases:
         if not input_path(case).exists():

@@ -45,6 +45,11 @@ class AppMeshRenderer:
             if node.ecs is not None:
                 render_envoy(self.plan, node, f"{node.stem}VirtualNode", self.rendered, self.errors)
         render_ingress(self.plan, self.rendered, self.errors)
+        if self.plan.section.envoy.image is not None:
+            self.rendered.warnings.append(
+                "[Envoy.Image] a custom image gets no pull rights from the macro: "
+                "the execution roles must be able to pull it."
+            )
         return self.rendered
 
     def _add(self, logical_id: str, resource_type: Any, properties: dict[str, Any], origin: str) -> None:

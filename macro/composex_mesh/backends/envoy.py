@@ -31,6 +31,13 @@ def render_envoy(plan: Plan, node: NodePlan, virtual_node_id: str, rendered: Ren
     ecs = node.ecs
     assert ecs is not None
     origin = f"Nodes.{node.name}"
+    if not node.listeners:
+        errors.add(
+            origin,
+            "has no listeners: the APPMESH proxy configuration needs the app's ports (AppPorts). "
+            "Give the node Listeners, or its container a port mapping.",
+        )
+        return
     task = rendered.patch(ecs.task_definition_id, plan.resources[ecs.task_definition_id])
     properties = task["Properties"]
     containers: list[dict[str, Any]] = properties["ContainerDefinitions"]
@@ -38,7 +45,9 @@ def render_envoy(plan: Plan, node: NodePlan, virtual_node_id: str, rendered: Ren
     envoy_settings = plan.section.envoy
     tracing = envoy_settings.tracing == "XRay"
     for container in containers:
-        add_container_dependency(container, ENVOY_CONTAINER, "HEALTHY")
+        # A FireLens log router starts before envoy (envoy may log through it): it must not wait for envoy.
+        if "FirelensConfiguration" not in container:
+            add_container_dependency(container, ENVOY_CONTAINER, "HEALTHY")
     containers.append(_envoy_container(plan, node, virtual_node_id, app, properties, tracing))
     if tracing:
         containers.append(_xray_container(app, properties))
