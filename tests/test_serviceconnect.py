@@ -318,7 +318,11 @@ OUTLIERS = {"MaxServerErrors": 5, "Interval": "10s", "BaseEjectionDuration": "30
         (front_clock(Mesh={"EgressFilter": "ALLOW_ALL"}), "Mesh.EgressFilter", "security groups"),
         (front_clock(Mesh={"Existing": True, "Name": "shared"}), "Mesh.Existing", "Namespace: {Id, Name}"),
         (front_clock(Mesh={"Name": "mine"}), "Mesh.Name", "no mesh"),
-        (front_clock(Mesh={"Name": "shared", "Existing": True, "Owner": "111122223333"}), "Mesh.Owner", "no shared meshes"),
+        (
+            front_clock(Mesh={"Name": "shared", "Existing": True, "Owner": "111122223333"}),
+            "Mesh.Owner",
+            "no shared meshes",
+        ),
         (front_clock(Envoy={"Image": "envoy:latest"}), "Envoy.Image", "manages its proxy"),
         (front_clock(Envoy={"Tracing": "XRay"}), "Envoy.Tracing", "manages its proxy"),
         (front_clock(Envoy={"Environment": {"A": "1"}}), "Envoy.Environment", "manages its proxy"),

@@ -48,8 +48,8 @@ REGION_ACCOUNTS: Final[dict[str, str]] = {
 PUBLIC_ENVOY_IMAGE: Final[str] = f"public.ecr.aws/appmesh/{ENVOY_REPOSITORY}:{ENVOY_VERSION}"
 """The same image in the Amazon ECR Public Gallery (no IAM needed to pull it, but rate-limited)."""
 
-XRAY_DAEMON_IMAGE: Final[str] = "public.ecr.aws/xray/aws-xray-daemon:latest"
-"""The official X-Ray daemon image, for the ``Tracing: XRay`` sidecar."""
+XRAY_DAEMON_IMAGE: Final[str] = "public.ecr.aws/xray/aws-xray-daemon:3.x"
+"""The official X-Ray daemon image, for the ``Tracing: XRay`` sidecar, pinned to its major version."""
 
 
 def partition(region: str) -> str:

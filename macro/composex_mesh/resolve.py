@@ -165,11 +165,11 @@ class Resolver:
 
     def _nodes(self, namespace: Namespace | None) -> dict[str, NodePlan]:
         plans: dict[str, NodePlan] = {}
-        task_owners: dict[str, str] = {}
+        owners: dict[str, str] = {}
         for name, node in self.section.nodes.items():
             path = f"Nodes.{name}"
             if node.service is not None and node.hostname is None:
-                plan = self._ecs_node(name, node, path, namespace, task_owners)
+                plan = self._ecs_node(name, node, path, namespace, owners)
             elif node.hostname is not None and node.service is None:
                 plan = NodePlan(
                     name=name,
@@ -200,12 +200,19 @@ class Resolver:
         return group
 
     def _ecs_node(
-        self, name: str, node: model.Node, path: str, namespace: Namespace | None, task_owners: dict[str, str]
+        self, name: str, node: model.Node, path: str, namespace: Namespace | None, owners: dict[str, str]
     ) -> NodePlan | None:
         service_id = node.service
         assert service_id is not None
         if not self._check_type(f"{path}.Service", service_id, ECS_SERVICE_TYPE):
             return None
+        if service_id in owners:
+            self.errors.add(
+                f"{path}.Service",
+                f"ECS service '{service_id}' is already node '{owners[service_id]}'; a service is one node.",
+            )
+            return None
+        owners[service_id] = name
         service = self.properties(service_id)
         task_id = ref_target(service.get("TaskDefinition"))
         if task_id is None or self.type_of(task_id) != TASK_DEFINITION_TYPE:
@@ -215,14 +222,22 @@ class Resolver:
                 "of this template, so that the macro can add envoy to it.",
             )
             return None
-        if task_id in task_owners:
+        if task_id in owners:
             self.errors.add(
                 f"{path}.Service",
-                f"task definition '{task_id}' is already used by node '{task_owners[task_id]}'; "
+                f"task definition '{task_id}' is already used by node '{owners[task_id]}'; "
                 "two nodes may not share one task definition.",
             )
             return None
-        task_owners[task_id] = name
+        owners[task_id] = name
+        conditional = [key for key in (service_id, task_id) if "Condition" in self.resources[key]]
+        if conditional:
+            self.errors.add(
+                f"{path}.Service",
+                f"'{conditional[0]}' has a Condition; the mesh cannot follow conditional resources yet. "
+                "Make the node's ECS service and task definition unconditional, or leave the node out.",
+            )
+            return None
         task = self.properties(task_id)
         if self.literal(task.get("NetworkMode")) != "awsvpc":
             self.errors.add(
