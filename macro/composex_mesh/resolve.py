@@ -77,6 +77,8 @@ class Resolver:
         self.region = region
         self.errors = errors
         self.warnings: list[str] = []
+        self.app_mesh = section.backend == "AppMesh"
+        """App Mesh patches the task definition and reads the service's Cloud Map registration; Service Connect not."""
 
     # -- template helpers -------------------------------------------------------------------------------
 
@@ -219,7 +221,7 @@ class Resolver:
             self.errors.add(
                 f"{path}.Service",
                 f"ECS service '{service_id}' must name its task definition with !Ref to an {TASK_DEFINITION_TYPE} "
-                "of this template, so that the macro can add envoy to it.",
+                "of this template, so that the macro can patch it.",
             )
             return None
         if task_id in owners:
@@ -246,7 +248,7 @@ class Resolver:
                 f"not {task.get('NetworkMode', 'the default bridge')!r}.",
             )
             return None
-        if "ProxyConfiguration" in task:
+        if self.app_mesh and "ProxyConfiguration" in task:
             self.errors.add(
                 f"{path}.Service",
                 f"task definition '{task_id}' already has a ProxyConfiguration; the macro sets its own for envoy. "
@@ -290,7 +292,7 @@ class Resolver:
             )
             return None
         names = [item["Name"] for item in definitions]
-        if "envoy" in names:
+        if self.app_mesh and "envoy" in names:
             self.errors.add(
                 f"{path}.Service",
                 f"task definition '{task_id}' already has a container named 'envoy'; the macro adds its own.",
@@ -332,7 +334,7 @@ class Resolver:
     ) -> tuple[str | None, Value, Value]:
         namespace_name = namespace.name if namespace else None
         registries = service.get("ServiceRegistries")
-        if not registries:
+        if not registries or not self.app_mesh:  # Service Connect makes its own Cloud Map services
             return None, name, namespace_name
         first = registries[0] if isinstance(registries, list) and registries else None
         registry_id = ref_target(first.get("RegistryArn")) if isinstance(first, Mapping) else None

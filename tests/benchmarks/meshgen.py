@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 GROUP = 2
@@ -122,7 +121,7 @@ def _node_resources(index: int) -> dict[str, Any]:
     return resources
 
 
-def _section(nodes: int, backend: str) -> dict[str, Any]:
+def _section(nodes: int) -> dict[str, Any]:
     parts = groups(nodes)
     section_nodes: dict[str, Any] = {}
     for g, members in enumerate(parts):
@@ -137,25 +136,20 @@ def _section(nodes: int, backend: str) -> dict[str, Any]:
     for g, members in enumerate(parts):
         name = f"group{g:03d}"
         weights = {node_name(index): (3 if position == 0 else 1) for position, index in enumerate(members)}
-        routes: list[dict[str, Any]] = []
-        if backend == "AppMesh":
-            routes.append(
-                {
-                    "Match": {"Prefix": "/v2"},
-                    "Targets": {node_name(members[-1]): 1},
-                    "Retries": {"Max": 2, "PerTryTimeout": "2s", "HttpEvents": ["server-error"]},
-                }
-            )
-        routes.append({"Match": {"Prefix": "/"}, "Targets": weights, "Timeout": {"PerRequest": "15s"}})
+        routes = [
+            {
+                "Match": {"Prefix": "/v2"},
+                "Targets": {node_name(members[-1]): 1},
+                "Retries": {"MaxRetries": 2, "PerRetryTimeout": "2s", "Events": ["server-error"]},
+            },
+            {"Match": {"Prefix": "/"}, "Targets": weights, "Timeout": {"PerRequest": "15s"}},
+        ]
         routers[name] = {"Listeners": [{"Port": PORT, "Protocol": "http"}], "Routes": routes}
         services[name] = {"Router": name}
-    section: dict[str, Any] = {"Nodes": section_nodes, "Routers": routers, "Services": services}
-    if backend != "AppMesh":
-        section = {"Backend": backend, **section}
-    return section
+    return {"Nodes": section_nodes, "Routers": routers, "Services": services}
 
 
-def template(nodes: int, backend: str = "AppMesh") -> dict[str, Any]:
+def template(nodes: int) -> dict[str, Any]:
     """A template with ``nodes`` ECS services and the section meshing them (the event's fragment)."""
     if nodes < 1:
         raise ValueError("at least one node")
@@ -188,7 +182,7 @@ def template(nodes: int, backend: str = "AppMesh") -> dict[str, Any]:
             "VpcId": {"Type": "AWS::EC2::VPC::Id"},
             "PrivateSubnets": {"Type": "List<AWS::EC2::Subnet::Id>"},
         },
-        "Composex::AppMesh": _section(nodes, backend),
+        "Composex::AppMesh": _section(nodes),
         "Resources": resources,
         "Outputs": {"ClusterName": {"Value": _ref("Cluster")}},
     }
@@ -202,12 +196,12 @@ def edge_count(nodes: int) -> int:
     return sum(len(members) * len(parts[(g + 1) % len(parts)]) for g, members in enumerate(parts))
 
 
-def event(nodes: int, backend: str = "AppMesh", request_id: str = "bench") -> dict[str, Any]:
+def event(nodes: int, request_id: str = "bench") -> dict[str, Any]:
     """A CloudFormation macro event carrying ``template(nodes)`` (without its Transform, as CloudFormation sends)."""
     return {
         "region": "eu-west-1",
         "accountId": "123456789012",
-        "fragment": template(nodes, backend),
+        "fragment": template(nodes),
         "transformId": "123456789012::ComposeXMesh",
         "params": {},
         "requestId": request_id,
@@ -218,7 +212,7 @@ def event(nodes: int, backend: str = "AppMesh", request_id: str = "bench") -> di
     }
 
 
-def cli_template(nodes: int, backend: str = "AppMesh") -> dict[str, Any]:
+def cli_template(nodes: int) -> dict[str, Any]:
     """``template(nodes)`` with its ``Transform``, as a user's file for ``composex-mesh render``."""
-    fragment = copy.deepcopy(template(nodes, backend))
+    fragment = template(nodes)
     return {"AWSTemplateFormatVersion": fragment.pop("AWSTemplateFormatVersion"), "Transform": "ComposeXMesh", **fragment}
