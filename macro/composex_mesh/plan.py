@@ -124,19 +124,6 @@ class Plan:
     services: dict[str, ServicePlan]
     edges: tuple[Edge, ...]
     region: str
-    partition: str
     resources: Mapping[str, Any]
     """The user's resources, read-only: backends patch copies (``Rendered.patch``)."""
     warnings: list[str] = field(default_factory=list)
-
-    def providers(self, service_name: str) -> tuple[str, ...]:
-        """Nodes that serve a service: its node, or every target of its router's routes."""
-        service = self.section.services[service_name].node, self.section.services[service_name].router
-        node, router = service
-        if node is not None:
-            return (node,)
-        assert router is not None
-        targets: dict[str, None] = {}
-        for route in self.section.routers[router].routes:
-            targets.update(dict.fromkeys(route.targets))
-        return tuple(targets)

@@ -51,14 +51,6 @@ def ref_target(value: Any) -> str | None:
     return None
 
 
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
 class Resolver:
     """Builds the plan; one instance per expansion."""
 
@@ -131,7 +123,6 @@ class Resolver:
             services=services,
             edges=edges,
             region=self.region,
-            partition=partition_of(self.region),
             resources=self.resources,
             warnings=self.warnings,
         )

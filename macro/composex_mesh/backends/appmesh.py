@@ -93,13 +93,8 @@ class AppMeshRenderer:
         """A Cloud Map service for an ECS service that registers with none, and the registry entry on it."""
         assert node.ecs is not None
         logical_id = f"{node.stem}CloudMapService"
-        properties = {
-            "Name": node.name,
-            "NamespaceId": self.plan.namespace.id,
-            "Description": f"ComposeXMesh: instances of node {node.name}",
-            "DnsConfig": {"DnsRecords": [{"Type": "A", "TTL": 60}], "RoutingPolicy": "MULTIVALUE"},
-            "HealthCheckCustomConfig": {"FailureThreshold": 1},
-        }
+        properties = self._cloud_map_service(node.name, f"ComposeXMesh: instances of node {node.name}", ttl=60)
+        properties["HealthCheckCustomConfig"] = {"FailureThreshold": 1}
         self._add(logical_id, servicediscovery.Service, properties, f"Nodes.{node.name}")
         service = self.rendered.patch(node.ecs.service_id, self.plan.resources[node.ecs.service_id])
         service["Properties"]["ServiceRegistries"] = [{"RegistryArn": {"Fn::GetAtt": [logical_id, "Arn"]}}]
@@ -156,16 +151,21 @@ class AppMeshRenderer:
         properties = self._in_mesh({"VirtualServiceName": service.dns_name, "Spec": {"Provider": provider}})
         self._add(f"{service.stem}VirtualService", appmesh.VirtualService, properties, f"Services.{service.name}")
 
+    def _cloud_map_service(self, name: str, description: str, ttl: int) -> dict[str, Any]:
+        """An A-record Cloud Map service in the mesh's namespace."""
+        return {
+            "Name": name,
+            "NamespaceId": self.plan.namespace.id,
+            "Description": description,
+            "DnsConfig": {"DnsRecords": [{"Type": "A", "TTL": ttl}], "RoutingPolicy": "MULTIVALUE"},
+        }
+
     def _fake_instance(self, service: ServicePlan) -> None:
         """A Cloud Map name for a service nothing real answers: it only has to resolve, envoy does the rest."""
         origin = f"Services.{service.name}"
         service_id = f"{service.stem}FakeCloudMapService"
-        properties = {
-            "Name": service.cloud_map_label,
-            "NamespaceId": self.plan.namespace.id,
-            "Description": f"ComposeXMesh: resolves {service.name} for envoy (RFC 3927 link-local address)",
-            "DnsConfig": {"DnsRecords": [{"Type": "A", "TTL": 300}], "RoutingPolicy": "MULTIVALUE"},
-        }
+        description = f"ComposeXMesh: resolves {service.name} for envoy (RFC 3927 link-local address)"
+        properties = self._cloud_map_service(service.cloud_map_label, description, ttl=300)
         self._add(service_id, servicediscovery.Service, properties, origin)
         instance = {
             "ServiceId": {"Ref": service_id},
