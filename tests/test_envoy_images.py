@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from composex_mesh.envoy_images import (
     DEFAULT_ACCOUNT,
     ENVOY_VERSION,
@@ -43,19 +44,13 @@ def test_default_region() -> None:
 )
 def test_exception_regions_of_the_user_guide(region: str, account: str) -> None:
     assert REGION_ACCOUNTS[region] == account
-    assert envoy_image_uri(region) == (
-        f"{account}.dkr.ecr.{region}.amazonaws.com/aws-appmesh-envoy:{ENVOY_VERSION}"
-    )
+    assert envoy_image_uri(region) == (f"{account}.dkr.ecr.{region}.amazonaws.com/aws-appmesh-envoy:{ENVOY_VERSION}")
     assert envoy_repository_arn(region) == f"arn:aws:ecr:{region}:{account}:repository/aws-appmesh-envoy"
 
 
-@pytest.mark.parametrize(
-    ("region", "account"), [("cn-north-1", "919366029133"), ("cn-northwest-1", "919830735681")]
-)
+@pytest.mark.parametrize(("region", "account"), [("cn-north-1", "919366029133"), ("cn-northwest-1", "919830735681")])
 def test_china_regions(region: str, account: str) -> None:
-    assert envoy_image_uri(region) == (
-        f"{account}.dkr.ecr.{region}.amazonaws.com.cn/aws-appmesh-envoy:{ENVOY_VERSION}"
-    )
+    assert envoy_image_uri(region) == (f"{account}.dkr.ecr.{region}.amazonaws.com.cn/aws-appmesh-envoy:{ENVOY_VERSION}")
     assert envoy_repository_arn(region) == f"arn:aws-cn:ecr:{region}:{account}:repository/aws-appmesh-envoy"
 
 

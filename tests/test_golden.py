@@ -238,7 +238,7 @@ def test_expand_is_deterministic(case: str) -> None:
         try:
             return dump(expand(_fragment(case), _context(case)).fragment)
         except InvalidSectionError as error:
-            return error.message
+            return str(error.message)
 
     assert once() == once()
 

@@ -30,7 +30,8 @@ def load_event(name: str) -> dict[str, Any]:
 
 
 def invoke(event: Any) -> dict[str, Any]:
-    return handler.lambda_handler(event, LambdaContext())
+    answer: dict[str, Any] = handler.lambda_handler(event, LambdaContext())
+    return answer
 
 
 def test_the_quickstart_event_expands_into_a_lint_clean_mesh() -> None:

@@ -173,13 +173,13 @@ def test_the_json_schema_covers_every_key_of_the_model() -> None:
     assert definitions["Router"]["required"] == ["Routes"]
 
 
-def route_errors(protocol: str, routes: list[dict[str, Any]], ports: tuple[int, ...] = (8080,)) -> list[str]:
+def route_errors(protocol: model.Protocol, routes: list[dict[str, Any]], ports: tuple[int, ...] = (8080,)) -> list[str]:
     """Errors of check_routes for a router listening on ``ports`` with ``protocol``."""
     raw = minimal(Routers={"r": {"Routes": routes}})
     section, errors = parse(raw)
     assert errors == [] and section is not None
     collector = ErrorCollector()
-    listeners = tuple(model.RouterListener(port=port, protocol=protocol) for port in ports)  # type: ignore[arg-type]
+    listeners = tuple(model.RouterListener(port=port, protocol=protocol) for port in ports)
     check_routes("Routers.r", "r", listeners, section.routers["r"].routes, collector)
     return [str(error) for error in collector.errors]
 
@@ -209,7 +209,10 @@ def test_route_matches_must_fit_the_protocol_and_not_repeat() -> None:
 
 
 def test_routes_of_a_router_with_several_listeners_name_their_port() -> None:
-    routes = [{"Targets": {"api": 1}}, {"Targets": {"api": 1}, "Match": {"Prefix": "/", "Port": 9999}}]
+    routes: list[dict[str, Any]] = [
+        {"Targets": {"api": 1}},
+        {"Targets": {"api": 1}, "Match": {"Prefix": "/", "Port": 9999}},
+    ]
     assert route_errors("http", routes, ports=(8080, 8081)) == [
         "[Routers.r.Routes[0].Match.Port] is required: router 'r' has several listeners.",
         "[Routers.r.Routes[1].Match.Port] 9999 is not a listener port of router 'r'.",

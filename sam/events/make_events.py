@@ -99,9 +99,7 @@ def event(template: dict[str, Any], request_id: str, region: str = "us-east-1") 
         "params": transform_params(template),
         "requestId": request_id,
         "templateParameterValues": {
-            name: PARAMETER_VALUES[name]
-            for name in template.get("Parameters", {})
-            if name in PARAMETER_VALUES
+            name: PARAMETER_VALUES[name] for name in template.get("Parameters", {}) if name in PARAMETER_VALUES
         },
     }
 
