@@ -182,6 +182,8 @@ def _check_router(
                 f"'{listener.protocol}' differs from '{listeners[0].protocol}' of Listeners[0]: "
                 "a router's listeners share one protocol.",
             )
+    if listeners:  # with derived listeners, the resolver checks the routes once it knows the protocol
+        check_routes(path, name, listeners, router.routes, errors)
     for index, route in enumerate(router.routes):
         route_path = f"{path}.Routes[{index}]"
         if not route.targets:

@@ -404,7 +404,8 @@ class Resolver:
         return ()
 
     def _check_routes(self, path: str, router: RouterPlan, nodes: Mapping[str, NodePlan]) -> None:
-        check_routes(path, router.name, router.listeners, router.router.routes, self.errors)
+        if router.router.listeners is None:  # given listeners: checked with the section already
+            check_routes(path, router.name, router.listeners, router.router.routes, self.errors)
         protocol = router.protocol
         for index, route in enumerate(router.router.routes):
             route_path = f"{path}.Routes[{index}]"
