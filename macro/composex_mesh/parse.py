@@ -122,7 +122,7 @@ class SectionParser:
 
     def _resolve_parameter(self, raw: Any, spec: FieldSpec) -> Any:
         """A ``!Ref`` to a template parameter becomes its value, except where intrinsics are kept."""
-        if spec.value or not (isinstance(raw, Mapping) and set(raw) == {"Ref"}):
+        if spec.value or not (isinstance(raw, Mapping) and set(raw) == {"Ref"} and isinstance(raw["Ref"], str)):
             return raw
         return self.parameter_values.get(raw["Ref"], raw)
 
@@ -198,7 +198,7 @@ def _parse_int(parser: SectionParser, raw: Any, path: str, spec: FieldSpec) -> A
     number: int | None = None
     if isinstance(raw, int) and not isinstance(raw, bool):
         number = raw
-    elif isinstance(raw, str) and re.fullmatch(r"-?\d+", raw.strip()):
+    elif isinstance(raw, str) and re.fullmatch(r"-?\d{1,30}", raw.strip()):  # int() refuses > 4300 digits
         number = int(raw)
     if number is None:
         parser.errors.add_parse(path, f"must be an integer, not {describe(raw)}.")

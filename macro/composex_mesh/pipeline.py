@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -11,6 +10,7 @@ from . import SECTION_KEY
 from .checks import check_section
 from .errors import ErrorCollector, InvalidSectionError, SectionError
 from .fields import did_you_mean
+from .jsoncopy import deepcopy
 from .merge import check_quotas, merge
 from .parse import SectionParser
 from .resolve import Resolver
@@ -43,7 +43,7 @@ def run(fragment: Mapping[str, Any], context: Context) -> ExpandResult:
     errors.raise_if_any()
 
     # The plan reads the user's template; the output must not share objects with the input.
-    output = copy.deepcopy(merge(fragment, rendered, errors))
+    output = deepcopy(merge(fragment, rendered, errors))
     if context.check_quotas:
         check_quotas(output, len(rendered.resources), errors)
     errors.raise_if_any()

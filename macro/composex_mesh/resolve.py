@@ -86,8 +86,9 @@ class Resolver:
 
     def literal(self, value: Any) -> Any:
         """A ``Ref`` to a template parameter with a known value becomes that value."""
-        if isinstance(value, Mapping) and set(value) == {"Ref"} and value["Ref"] in self.parameter_values:
-            return self.parameter_values[value["Ref"]]
+        name = value.get("Ref") if isinstance(value, Mapping) and len(value) == 1 else None
+        if isinstance(name, str) and name in self.parameter_values:
+            return self.parameter_values[name]
         return value
 
     def _check_type(self, path: str, logical_id: str, expected: str) -> bool:

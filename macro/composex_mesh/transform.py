@@ -6,13 +6,14 @@ load (the fragment) -> parse (typed section, all errors) -> resolve (against the
 
 from __future__ import annotations
 
-import copy
+import gc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import SECTION_KEY
 from .errors import InvalidSectionError, SectionError
+from .jsoncopy import deepcopy
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,15 @@ def expand(fragment: Mapping[str, Any], context: Context | None = None) -> Expan
     if not isinstance(fragment, Mapping):
         raise InvalidSectionError([SectionError("", "The template fragment must be a JSON object.")])
     if SECTION_KEY not in fragment:
-        return ExpandResult(fragment=copy.deepcopy(dict(fragment)))
-    return run(fragment, context)
+        return ExpandResult(fragment=deepcopy(dict(fragment)))
+    # The expansion makes no reference cycles; a full collection in the middle of it only costs time.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return run(fragment, context)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def validate(fragment: Mapping[str, Any], context: Context | None = None) -> list[str]:

@@ -215,4 +215,8 @@ def event(nodes: int, request_id: str = "bench") -> dict[str, Any]:
 def cli_template(nodes: int) -> dict[str, Any]:
     """``template(nodes)`` with its ``Transform``, as a user's file for ``composex-mesh render``."""
     fragment = template(nodes)
-    return {"AWSTemplateFormatVersion": fragment.pop("AWSTemplateFormatVersion"), "Transform": "ComposeXMesh", **fragment}
+    return {
+        "AWSTemplateFormatVersion": fragment.pop("AWSTemplateFormatVersion"),
+        "Transform": "ComposeXMesh",
+        **fragment,
+    }

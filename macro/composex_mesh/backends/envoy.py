@@ -6,13 +6,13 @@ port; the APPMESH proxy configuration sends the app's traffic through it; every 
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from troposphere import iam
 
 from .. import envoy_images
 from ..errors import ErrorCollector
+from ..jsoncopy import deepcopy
 from ..plan import NodePlan, Plan, RoleRef
 from .base import Rendered, add_depends_on, build
 
@@ -160,11 +160,11 @@ def _log_configuration(app: dict[str, Any], prefix: str) -> dict[str, Any] | Non
     log = app.get("LogConfiguration")
     if not isinstance(log, dict):
         return None
-    log = copy.deepcopy(log)
-    options = log.get("Options")
-    if log.get("LogDriver") == "awslogs" and isinstance(options, dict):
+    copied: dict[str, Any] = deepcopy(log)
+    options = copied.get("Options")
+    if copied.get("LogDriver") == "awslogs" and isinstance(options, dict):
         options["awslogs-stream-prefix"] = prefix
-    return log
+    return copied
 
 
 def _proxy_configuration(node: NodePlan) -> dict[str, Any]:

@@ -8,7 +8,6 @@ the key that asks for it, never a silent drop.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -19,6 +18,7 @@ from troposphere import ecs
 from .. import model
 from ..checks import match_protocols
 from ..errors import ErrorCollector
+from ..jsoncopy import deepcopy
 from ..network import render_ingress
 from ..plan import NodePlan, Plan, RouterPlan, ServicePlan, Value
 from ..resolve import CLOUD_MAP_SERVICE_TYPE, ref_target
@@ -361,7 +361,7 @@ class ServiceConnectRenderer:
         if ecs_target is None:
             return
         task_id = ecs_target.task_definition_id
-        task = copy.deepcopy(dict(self.plan.resources[task_id]))
+        task = deepcopy(dict(self.plan.resources[task_id]))
         containers: list[dict[str, Any]] = task["Properties"]["ContainerDefinitions"]
         app = next(item for item in containers if item.get("Name") == ecs_target.container_name)
         services = [self._service_entry(item, containers, app) for item in endpoints]
