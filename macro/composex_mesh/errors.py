@@ -6,6 +6,19 @@ from dataclasses import dataclass
 
 from . import SECTION_KEY
 
+MAX_LISTED = 100
+"""Errors listed in one message (all are counted): the answer must stay readable and within Lambda's limits."""
+MAX_PATH = 200
+MAX_MESSAGE = 400
+
+
+def _shorten(text: str, limit: int) -> str:
+    """``text``, or its start and end around an ellipsis when it is longer than ``limit``."""
+    if len(text) <= limit:
+        return text
+    keep = (limit - 3) // 2
+    return f"{text[:keep]}...{text[-keep:]}"
+
 
 @dataclass(frozen=True, order=True)
 class SectionError:
@@ -15,7 +28,7 @@ class SectionError:
     message: str
 
     def __str__(self) -> str:
-        return f"[{self.path or SECTION_KEY}] {self.message}"
+        return f"[{_shorten(self.path or SECTION_KEY, MAX_PATH)}] {_shorten(self.message, MAX_MESSAGE)}"
 
 
 class InvalidSectionError(Exception):
@@ -27,7 +40,9 @@ class InvalidSectionError(Exception):
 
     @property
     def message(self) -> str:
-        listed = " ".join(str(error) for error in self.errors)
+        listed = " ".join(str(error) for error in self.errors[:MAX_LISTED])
+        if len(self.errors) > MAX_LISTED:
+            listed += f" ... and {len(self.errors) - MAX_LISTED} more: fix these first."
         return f"Invalid {SECTION_KEY} section. Number of errors found: {len(self.errors)}. {listed}"
 
 

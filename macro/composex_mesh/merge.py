@@ -54,7 +54,11 @@ def check_quotas(template: Mapping[str, Any], added: int, errors: ErrorCollector
         )
     outputs = len(template.get("Outputs") or {})
     if outputs > MAX_OUTPUTS:
-        errors.add("", f"the template has {outputs} outputs; CloudFormation allows {MAX_OUTPUTS}.")
+        errors.add(
+            "",
+            f"the template has {outputs} outputs; CloudFormation allows {MAX_OUTPUTS}. "
+            "Move some outputs (or part of the stack) to another stack.",
+        )
     size = len(json.dumps(template, separators=(",", ":")).encode())
     if size > MAX_TEMPLATE_BYTES:
         errors.add(

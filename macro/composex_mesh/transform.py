@@ -61,6 +61,12 @@ def expand(fragment: Mapping[str, Any], context: Context | None = None) -> Expan
     context = context or Context()
     if not isinstance(fragment, Mapping):
         raise InvalidSectionError([SectionError("", "The template fragment must be a JSON object.")])
+    too_deep = _deeper_than(fragment, MAX_DEPTH)
+    if too_deep is not None:
+        path = too_deep.removeprefix(f"{SECTION_KEY}.") if too_deep.startswith(f"{SECTION_KEY}.") else too_deep
+        raise InvalidSectionError(
+            [SectionError(path, f"nests deeper than {MAX_DEPTH} levels; no CloudFormation template needs that many.")]
+        )
     if SECTION_KEY not in fragment:
         return ExpandResult(fragment=deepcopy(dict(fragment)))
     # The expansion makes no reference cycles; a full collection in the middle of it only costs time.
@@ -76,3 +82,27 @@ def expand(fragment: Mapping[str, Any], context: Context | None = None) -> Expan
 def validate(fragment: Mapping[str, Any], context: Context | None = None) -> list[str]:
     """Run every check of ``expand()`` and return its warnings; raises ``InvalidSectionError`` on bad input."""
     return expand(fragment, context).warnings
+
+
+MAX_DEPTH = 200
+"""Deepest nesting of mappings and lists accepted anywhere in the fragment (the copies recurse)."""
+
+
+def _deeper_than(fragment: Mapping[str, Any], limit: int) -> str | None:
+    """The path of the first value nested deeper than ``limit``, found without recursion; else None."""
+    stack: list[tuple[Any, str, int]] = [(fragment, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > limit:
+            return path
+        if isinstance(value, Mapping):
+            items: Any = value.items()
+        elif isinstance(value, list):
+            items = enumerate(value)
+        else:
+            continue
+        for key, item in items:
+            if isinstance(item, (Mapping, list)):
+                step = f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else str(key))
+                stack.append((item, step, depth + 1))
+    return None
