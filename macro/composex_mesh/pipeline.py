@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import SECTION_KEY
+from .backends.base import InvalidResourceError
 from .checks import check_section
 from .errors import ErrorCollector, InvalidSectionError, SectionError
 from .fields import did_you_mean
@@ -39,7 +40,14 @@ def run(fragment: Mapping[str, Any], context: Context) -> ExpandResult:
         from .backends.serviceconnect import render_service_connect as render
     else:
         from .backends.appmesh import render_app_mesh as render
-    rendered = render(plan, errors)
+    try:
+        rendered = render(plan, errors)
+    except InvalidResourceError as error:
+        message = (
+            f"the generated {error.resource} would be invalid ({error.detail}): a value taken from the template "
+            "is not of the type CloudFormation expects there."
+        )
+        raise InvalidSectionError([SectionError("", message)]) from error
     errors.raise_if_any()
 
     # The plan reads the user's template; the output must not share objects with the input.

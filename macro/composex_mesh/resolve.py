@@ -14,6 +14,7 @@ from . import model
 from .checks import check_routes
 from .errors import ErrorCollector
 from .fields import did_you_mean
+from .parse import is_intrinsic
 from .plan import (
     EcsTarget,
     Edge,
@@ -152,8 +153,8 @@ class Resolver:
 
     def _template_namespace(self, logical_id: str) -> Namespace | None:
         name = self.literal(self.properties(logical_id).get("Name"))
-        if name is None:
-            self.errors.add("Namespace", f"namespace '{logical_id}' has no Name property.")
+        if not _is_value(name):
+            self.errors.add("Namespace", f"namespace '{logical_id}' needs a Name: a string or an intrinsic function.")
             return None
         return Namespace(id={"Fn::GetAtt": [logical_id, "Id"]}, name=name, logical_id=logical_id)
 
@@ -341,6 +342,13 @@ class Resolver:
         own_namespace = ref_target(self.properties(registry_id).get("NamespaceId"))
         if own_namespace is not None and self.type_of(own_namespace) == NAMESPACE_TYPE:
             namespace_name = self.literal(self.properties(own_namespace).get("Name"))
+            reported = namespace is None or own_namespace == namespace.logical_id  # [Namespace] says it already
+            if not _is_value(namespace_name) and not reported:
+                self.errors.add(
+                    f"{path}.Service",
+                    f"the namespace '{own_namespace}' of Cloud Map service '{registry_id}' needs a Name: a string "
+                    "or an intrinsic function.",
+                )
         return registry_id, {"Fn::GetAtt": [registry_id, "Name"]}, namespace_name
 
     def _role(self, value: Any) -> RoleRef:
@@ -365,6 +373,13 @@ class Resolver:
         normalized: list[Value] = []
         for group in groups:
             group = self.literal(group)
+            if not _is_value(group):
+                self.errors.add(
+                    f"{path}.Service",
+                    f"ECS service '{service_id}' lists a security group that is neither a string nor an intrinsic "
+                    "function.",
+                )
+                continue
             target = ref_target(group)
             if target is not None and self.type_of(target) == SECURITY_GROUP_TYPE:
                 group = {"Fn::GetAtt": [target, "GroupId"]}
@@ -504,3 +519,8 @@ class Resolver:
                             if item.protocol == router.protocol
                         )
         return tuple(sorted(edges))
+
+
+def _is_value(value: Any) -> bool:
+    """A non-empty string or an intrinsic function: what a generated resource can take from the template."""
+    return (isinstance(value, str) and bool(value)) or is_intrinsic(value)

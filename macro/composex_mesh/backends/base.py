@@ -17,6 +17,15 @@ from .fastcheck import checked, wrap_intrinsics
 _LOGICAL_ID = re.compile(r"^[A-Za-z0-9]{1,255}$")
 
 
+class InvalidResourceError(Exception):
+    """A generated resource that troposphere's model rejects: a value taken from the template has the wrong type."""
+
+    def __init__(self, resource: str, detail: str) -> None:
+        super().__init__(f"{resource}: {detail}")
+        self.resource = resource
+        self.detail = detail
+
+
 def build(
     resource_type: type[AWSObject],
     logical_id: str,
@@ -31,7 +40,10 @@ def build(
     """
     typed = checked(resource_type, logical_id, properties)
     if typed is None:
-        typed = resource_type.from_dict(logical_id, wrap_intrinsics(properties)).to_dict()
+        try:
+            typed = resource_type.from_dict(logical_id, wrap_intrinsics(properties)).to_dict()
+        except (TypeError, ValueError, AttributeError) as error:  # troposphere's verdict on a property
+            raise InvalidResourceError(f"{resource_type.resource_type} {logical_id}", str(error)) from error
     resource: dict[str, Any] = {"Type": typed["Type"], "Properties": typed.get("Properties", {})}
     if depends_on:
         resource["DependsOn"] = sorted(set(depends_on))
