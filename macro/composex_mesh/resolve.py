@@ -208,6 +208,13 @@ class Resolver:
             )
             return None
         owners[service_id] = name
+        depends_on = self.resources[service_id].get("DependsOn")
+        if not (depends_on is None or isinstance(depends_on, str) or _is_string_list(depends_on)):
+            self.errors.add(
+                f"{path}.Service",
+                f"ECS service '{service_id}' has a DependsOn that is neither a logical ID nor a list of them.",
+            )
+            return None
         service = self.properties(service_id)
         task_id = ref_target(service.get("TaskDefinition"))
         if task_id is None or self.type_of(task_id) != TASK_DEFINITION_TYPE:
@@ -285,6 +292,13 @@ class Resolver:
             )
             return None
         names = [item["Name"] for item in definitions]
+        malformed = [item["Name"] for item in definitions if not isinstance(item.get("DependsOn", []), list)]
+        if malformed:
+            self.errors.add(
+                f"{path}.Service",
+                f"container '{malformed[0]}' of task definition '{task_id}' has a DependsOn that is not a list.",
+            )
+            return None
         if self.app_mesh and "envoy" in names:
             self.errors.add(
                 f"{path}.Service",
@@ -524,3 +538,7 @@ class Resolver:
 def _is_value(value: Any) -> bool:
     """A non-empty string or an intrinsic function: what a generated resource can take from the template."""
     return (isinstance(value, str) and bool(value)) or is_intrinsic(value)
+
+
+def _is_string_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
