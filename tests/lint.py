@@ -38,7 +38,7 @@ def lint_errors(template: Mapping[str, Any], region: str = LINT_REGION) -> list[
     Empty means clean. The App Mesh lifecycle rules (W3696, E3710) are dropped for ``AWS::AppMesh::*``
     resources only; anywhere else they, and every other rule (errors and warnings), are reported.
     """
-    matches = lint(json.dumps(template), config=ManualArgs(regions=[region]))
+    matches = lint(json.dumps(template, ensure_ascii=False), config=ManualArgs(regions=[region]))
     found: list[str] = []
     for match in matches:
         rule_id = str(match.rule.id)

@@ -152,7 +152,11 @@ class SectionParser:
             self.errors.add_parse(path, f"must have at least {spec.min_items} item(s).")
             return _INVALID
         items = [self.parse_hint(item_hint, item, join_path(path, index), spec) for index, item in enumerate(raw)]
-        return tuple(item for item in items if item is not _INVALID)
+        if any(item is _INVALID for item in items):
+            # Dropping the item would shift the indexes later checks report: the list as a whole is unusable.
+            self.errors.tainted.add(path)
+            return _INVALID
+        return tuple(items)
 
     def _parse_map(self, value_hint: Any, raw: Any, path: str, spec: FieldSpec) -> Any:
         if not isinstance(raw, Mapping) or is_intrinsic(raw):

@@ -99,7 +99,8 @@ class Resolver:
             self.errors.add(path, f"'{logical_id}' is not a logical ID in Resources; expected an {expected}.{hint}")
             return False
         if actual != expected:
-            self.errors.add(path, f"'{logical_id}' is an {actual}; expected an {expected}.")
+            found = f"an {actual}" if actual else "a resource without a Type"
+            self.errors.add(path, f"'{logical_id}' is {found}; expected an {expected}.")
             return False
         return True
 
@@ -189,7 +190,8 @@ class Resolver:
             if group.startswith("sg-"):
                 return group
             if group in self.resources:
-                self.errors.add(path, f"'{group}' is an {self.type_of(group)}; expected an {SECURITY_GROUP_TYPE}.")
+                found = f"an {self.type_of(group)}" if self.type_of(group) else "a resource without a Type"
+                self.errors.add(path, f"'{group}' is {found}; expected an {SECURITY_GROUP_TYPE}.")
             else:
                 self.errors.add(path, f"'{group}' is neither a security group in Resources nor an sg- ID.")
         return group

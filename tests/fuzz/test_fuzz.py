@@ -1,0 +1,47 @@
+"""The standing fuzz target in CI: a short run, and a replay of every saved finding."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.property.invariants import check_event
+
+from .fuzz_handler import FINDINGS_DIR, main, run
+
+FINDINGS = sorted(FINDINGS_DIR.glob("*.json"))
+OPEN_BUGS: dict[str, str] = {}
+"""Saved findings of bugs still open (strict xfails: remove the entry once the bug is fixed)."""
+
+
+def test_a_ten_second_fuzz_run_finds_nothing(tmp_path: Path) -> None:
+    """At most 10 seconds and 400 events from seed 0: the same events on every machine fast enough."""
+    report = run(10, start_seed=0, findings=tmp_path, shrink=False, max_events=400)
+    assert report.tried > 50, report.summary()
+    assert not report.failures, report.summary() + "".join(
+        f"\n{path.name}: {json.loads(path.read_text())['detail'][:300]}" for path in sorted(tmp_path.glob("*.json"))
+    )
+
+
+def test_the_command_line_runs_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["--minutes", "0.02", "--seed", "7", "--findings", str(tmp_path), "--no-shrink"])
+    out = capsys.readouterr().out
+    assert out.startswith("fuzz: ") and " events in " in out
+    assert status == (1 if list(tmp_path.glob("*.json")) else 0)
+
+
+@pytest.mark.parametrize(
+    "finding",
+    [
+        pytest.param(path, marks=pytest.mark.xfail(strict=True, reason=OPEN_BUGS[path.stem]))
+        if path.stem in OPEN_BUGS
+        else path
+        for path in FINDINGS
+    ],
+    ids=[path.stem for path in FINDINGS],
+)
+def test_saved_findings_no_longer_fail(finding: Path) -> None:
+    record = json.loads(finding.read_text(encoding="utf-8"))
+    check_event(record["event"])

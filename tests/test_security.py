@@ -1,0 +1,531 @@
+"""Security review as tests, over the golden outputs and generated meshes; and hostile input.
+
+What the macro generates must be least privilege and keep the mesh's DROP_ALL in the network:
+
+- no IAM statement grants an ``appmesh:*`` action on a ``*`` resource (nor uses a wildcard action);
+  envoy's ``appmesh:StreamAggregatedResources`` is granted on its own virtual node only;
+- generated ``SecurityGroupIngress`` is TCP (never ``-1``), one port (``FromPort == ToPort``), from a security
+  group (never a CIDR);
+- the mesh's egress filter is ``DROP_ALL`` unless the user wrote ``ALLOW_ALL``;
+- roles the macro makes trust ECS tasks only; envoy does not run as root;
+- nothing of the user's template is logged at INFO (or DEBUG): logs carry counts, never property values.
+
+Hostile input (deep nesting, huge sections, odd names, ``Fn::Transform``/``Fn::ForEach`` where they do not
+belong, a 5 MB fragment) gets an answer, not an exception, within seconds and with bounded memory.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+from hypothesis import given
+
+from composex_mesh import SECTION_KEY
+from composex_mesh.handler import lambda_handler
+from composex_mesh.model import NAME_PATTERN
+from tests.golden import case_names, event_fragment, is_error_case, load_input, output_path
+from tests.property import profile
+from tests.property.builders import chain_mesh, make_event
+from tests.property.invariants import check_event
+from tests.property.strategies import CANARY, Generated, broken_events, valid_events
+
+GOLDEN_CASES = [case for case in case_names() if not is_error_case(case) and case != "no_section"]
+POLICY_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy")
+LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
+"""A synchronous Lambda invocation's response payload limit: CloudFormation invokes macros synchronously."""
+
+
+# -- the checks ------------------------------------------------------------------------------------------------
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def generated_resources(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """Resources the macro added or changed: what its security depends on."""
+    user = before.get("Resources") or {}
+    return {
+        logical_id: resource
+        for logical_id, resource in (after.get("Resources") or {}).items()
+        if logical_id not in user or json.dumps(user[logical_id]) != json.dumps(resource)
+    }
+
+
+def statements(resource: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    properties = resource.get("Properties") or {}
+    documents = []
+    if resource.get("Type") in POLICY_TYPES:
+        documents.append(properties.get("PolicyDocument"))
+    if resource.get("Type") == "AWS::IAM::Role":
+        documents.extend(policy.get("PolicyDocument") for policy in properties.get("Policies") or ())
+    for document in documents:
+        yield from _as_list((document or {}).get("Statement") or [])
+
+
+def check_iam(generated: Mapping[str, Any], output: Mapping[str, Any]) -> None:
+    resources = output["Resources"]
+    for logical_id, resource in generated.items():
+        for statement in statements(resource):
+            where = f"{logical_id} {statement.get('Sid', '')}"
+            assert "NotAction" not in statement and "NotResource" not in statement, where
+            actions = [str(action).lower() for action in _as_list(statement.get("Action"))]
+            mesh_actions = [action for action in actions if action.startswith("appmesh:") or action == "*"]
+            if not mesh_actions:
+                continue
+            assert all("*" not in action for action in mesh_actions), f"{where}: wildcard action {mesh_actions}"
+            targets = _as_list(statement.get("Resource"))
+            assert targets, f"{where}: no Resource"
+            for target in targets:
+                assert target != "*" and not (isinstance(target, str) and "*" in target), f"{where}: {target}"
+            if "appmesh:streamaggregatedresources" in actions:
+                for target in targets:
+                    node = target.get("Ref") if isinstance(target, Mapping) else None
+                    assert node in resources and resources[node]["Type"] == "AWS::AppMesh::VirtualNode", (
+                        f"{where}: envoy may only read its own virtual node, not {target}"
+                    )
+        if resource.get("Type") == "AWS::IAM::Role":
+            trust = resource["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+            principals = [item["Principal"] for item in trust]
+            assert principals == [{"Service": "ecs-tasks.amazonaws.com"}] * len(trust), f"{logical_id}: {principals}"
+
+
+def check_network(generated: Mapping[str, Any]) -> None:
+    for logical_id, resource in generated.items():
+        kind = resource.get("Type")
+        assert kind not in ("AWS::EC2::SecurityGroupEgress", "AWS::EC2::SecurityGroup"), (
+            f"{logical_id}: the macro opens ingress only, and makes no security group"
+        )
+        if kind != "AWS::EC2::SecurityGroupIngress":
+            continue
+        rule = resource["Properties"]
+        assert rule["IpProtocol"] == "tcp", f"{logical_id}: IpProtocol {rule['IpProtocol']!r}"
+        assert rule["FromPort"] == rule["ToPort"], f"{logical_id}: a port range {rule['FromPort']}-{rule['ToPort']}"
+        assert isinstance(rule["FromPort"], int) and 1 <= rule["FromPort"] <= 65535, logical_id
+        assert "SourceSecurityGroupId" in rule, f"{logical_id}: not from a security group"
+        assert not {"CidrIp", "CidrIpv6", "SourcePrefixListId"} & set(rule), f"{logical_id}: opened to a range"
+
+
+def check_egress(section: Any, output: Mapping[str, Any]) -> None:
+    mesh = section.get("Mesh") if isinstance(section, Mapping) else None
+    written = mesh.get("EgressFilter") if isinstance(mesh, Mapping) else None
+    for logical_id, resource in output["Resources"].items():
+        if resource.get("Type") == "AWS::AppMesh::Mesh":
+            actual = resource["Properties"]["Spec"]["EgressFilter"]["Type"]
+            expected = "ALLOW_ALL" if written == "ALLOW_ALL" else "DROP_ALL"
+            assert actual == expected, f"{logical_id}: egress {actual}, the section wrote {written!r}"
+
+
+def check_envoy_user(generated: Mapping[str, Any]) -> None:
+    for resource in generated.values():
+        if resource.get("Type") != "AWS::ECS::TaskDefinition":
+            continue
+        for container in resource["Properties"]["ContainerDefinitions"]:
+            if container.get("Name") in ("envoy", "xray-daemon"):
+                assert container.get("User") == "1337", container.get("Name")
+
+
+def review(fragment: Mapping[str, Any], output: Mapping[str, Any]) -> None:
+    generated = generated_resources(fragment, output)
+    check_iam(generated, output)
+    check_network(generated)
+    check_egress(fragment.get(SECTION_KEY), output)
+    check_envoy_user(generated)
+
+
+# -- over the golden outputs and generated meshes --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", GOLDEN_CASES)
+def test_golden_outputs_pass_the_security_review(case: str) -> None:
+    fragment = event_fragment(load_input(case))
+    output = json.loads(output_path(case).read_text(encoding="utf-8"))
+    review(fragment, output)
+
+
+def test_the_golden_cases_cover_what_is_reviewed() -> None:
+    """The review above is not vacuous: the golden outputs hold policies, ingress rules and both filters."""
+    outputs = [json.loads(output_path(case).read_text(encoding="utf-8")) for case in GOLDEN_CASES]
+    types = [resource["Type"] for output in outputs for resource in output["Resources"].values()]
+    assert types.count("AWS::IAM::Policy") > 10 and types.count("AWS::EC2::SecurityGroupIngress") > 10
+    filters = {
+        resource["Properties"]["Spec"]["EgressFilter"]["Type"]
+        for output in outputs
+        for resource in output["Resources"].values()
+        if resource["Type"] == "AWS::AppMesh::Mesh"
+    }
+    assert filters == {"DROP_ALL", "ALLOW_ALL"}  # envoy_options writes ALLOW_ALL
+
+
+@profile(60)
+@given(valid_events())
+def test_generated_meshes_pass_the_security_review(generated: Generated) -> None:
+    outcome = check_event(generated.event, determinism=False)
+    assert outcome.status == "success", outcome.answer.get("errorMessage")
+    review(generated.event["fragment"], outcome.answer["fragment"])
+
+
+# -- logs ------------------------------------------------------------------------------------------------------
+
+
+def property_values(fragment: Mapping[str, Any]) -> set[str]:
+    """String values (6+ characters) of the user's resources' properties and of the section.
+
+    The backend's name is logged on purpose (it is a dimension of the metrics), so it is not counted.
+    """
+    found: set[str] = set()
+    resources = fragment.get("Resources")
+    roots: list[Any] = [fragment.get(SECTION_KEY)]
+    if isinstance(resources, Mapping):
+        roots.extend(resource.get("Properties") for resource in resources.values() if isinstance(resource, Mapping))
+    stack = roots
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str) and len(value) >= 6 and value not in ("AppMesh", "ServiceConnect"):
+            found.add(value)
+        elif isinstance(value, Mapping):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return found
+
+
+def logged_text(records: list[logging.LogRecord]) -> str:
+    return json.dumps([{**record.__dict__, "args": None, "exc_info": None} for record in records], default=str)
+
+
+def assert_nothing_of_the_template_logged(event: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="composex-mesh"):
+        lambda_handler(copy.deepcopy(event), None)
+    informational = [record for record in caplog.records if record.levelno <= logging.INFO]
+    text = logged_text(informational)
+    leaked = sorted(value for value in property_values(event["fragment"]) if value in text)
+    assert not leaked, f"logged at INFO: {leaked[:5]}"
+    assert CANARY not in text
+
+
+@pytest.mark.parametrize("case", [*GOLDEN_CASES[:12], "quickstart", "error_multiple_errors", "dns_node"])
+def test_golden_templates_are_not_logged(case: str, caplog: pytest.LogCaptureFixture) -> None:
+    event = make_event(event_fragment(load_input(case)))
+    assert_nothing_of_the_template_logged(event, caplog)
+
+
+@profile(30)
+@given(valid_events())
+def test_generated_templates_are_not_logged(generated: Generated) -> None:
+    with _capture() as records:
+        lambda_handler(copy.deepcopy(generated.event), None)
+    text = logged_text([record for record in records if record.levelno <= logging.INFO])
+    leaked = sorted(value for value in property_values(generated.event["fragment"]) if value in text)
+    assert not leaked, leaked[:5]
+    # Warnings name nodes and logical IDs; property values (images, environment, descriptions) never.
+    assert CANARY not in logged_text(records)
+
+
+@profile(30)
+@given(broken_events())
+def test_broken_templates_are_not_logged(generated: Generated) -> None:
+    with _capture() as records:
+        lambda_handler(copy.deepcopy(generated.event), None)
+    text = logged_text([record for record in records if record.levelno <= logging.INFO])
+    leaked = sorted(value for value in property_values(generated.event["fragment"]) if value in text)
+    assert not leaked, leaked[:5]
+    assert CANARY not in logged_text(records)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+class _capture:
+    """Collects the macro logger's records (caplog cannot be used inside a Hypothesis test)."""
+
+    def __enter__(self) -> list[logging.LogRecord]:
+        self.logger = logging.getLogger("composex-mesh")
+        self.handler = _Collect()
+        self.level = self.logger.level
+        self.logger.addHandler(self.handler)
+        self.logger.setLevel(logging.DEBUG)
+        return self.handler.records
+
+    def __exit__(self, *_: Any) -> None:
+        self.logger.removeHandler(self.handler)
+        self.logger.setLevel(self.level)
+
+
+# -- hostile input ---------------------------------------------------------------------------------------------
+
+SECONDS = 5.0
+PEAK_BYTES = 200 * 1024 * 1024
+"""The Lambda function has 256 MB."""
+
+
+def nested(depth: int, leaf: Any = "x") -> Any:
+    value = leaf
+    for level in range(depth):
+        value = {"Fn::Sub": value} if level % 2 else [value]
+    return value
+
+
+def base_event() -> dict[str, Any]:
+    return chain_mesh(2).event()
+
+
+def answered(make: Callable[[], Any]) -> tuple[dict[str, Any], float, int]:
+    """The handler's answer to ``make()``, its time (untraced), its peak traced memory (a second, traced run).
+
+    ``make`` builds the event afresh for each run: ``copy.deepcopy`` cannot copy 5000 levels either.
+    """
+    event = make()
+    started = time.perf_counter()
+    answer = lambda_handler(event, None)
+    elapsed = time.perf_counter() - started
+    event = make()
+    tracemalloc.start()
+    try:
+        again = lambda_handler(event, None)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert answer["status"] in ("success", "failure")
+    assert again.get("errorMessage") == answer.get("errorMessage")
+    assert elapsed < SECONDS, f"{elapsed:.1f}s"
+    assert peak < PEAK_BYTES, f"{peak / 1e6:.0f} MB"
+    return answer, elapsed, peak
+
+
+def deep_in(where: str, depth: int) -> dict[str, Any]:
+    event = base_event()
+    fragment = event["fragment"]
+    section = fragment[SECTION_KEY]
+    value = nested(depth)
+    if where == "section key":
+        section["Deep"] = value
+    elif where == "node":
+        section["Nodes"]["n000"] = value
+    elif where == "mesh name":
+        section["Mesh"] = {"Name": {"Fn::Sub": value}}
+    elif where == "envoy environment":
+        section["Envoy"] = {"Environment": {"DEEP": {"Fn::Join": ["", value]}}}
+    elif where == "dns hostname":
+        section["Nodes"]["db"] = {
+            "Hostname": {"Fn::Join": ["", value]},
+            "Listeners": [{"Port": 5432, "Protocol": "tcp"}],
+        }
+    elif where == "unreferenced resource":
+        fragment["Resources"]["Deep"] = {"Type": "AWS::SNS::Topic", "Properties": {"Tags": value}}
+    elif where == "referenced task definition":
+        fragment["Resources"]["N000Td"]["Properties"]["Tags"] = value
+    elif where == "outputs":
+        fragment["Outputs"] = {"Deep": {"Value": value}}
+    elif where == "parameter values":
+        event["templateParameterValues"]["Deep"] = value
+    return event
+
+
+DEEP_PLACES = [
+    "section key",
+    "node",
+    "mesh name",
+    "envoy environment",
+    "dns hostname",
+    "unreferenced resource",
+    "referenced task definition",
+    "outputs",
+    "parameter values",
+]
+
+
+@pytest.mark.parametrize("depth", [900, 5000])
+@pytest.mark.parametrize("where", DEEP_PLACES)
+def test_deep_nesting_is_answered_quickly_and_not_as_an_internal_error(where: str, depth: int) -> None:
+    answer, _, _ = answered(lambda: deep_in(where, depth))
+    if where == "parameter values":  # a parameter the section does not use: nothing reads it
+        assert answer["status"] == "success"
+    else:
+        assert answer["status"] == "failure"
+        assert not answer["errorMessage"].startswith("Internal error"), answer["errorMessage"][:200]
+
+
+def test_deep_nesting_is_an_error_at_the_path_where_it_goes_too_deep() -> None:
+    """Deeper than 200 levels anywhere in the fragment: an error at the first path past the limit.
+
+    Before, values nested ~490 levels deep (``json.loads`` accepts ~990) answered
+    ``Internal error: RecursionError`` from ``copy.deepcopy`` in ``pipeline.run`` or troposphere's
+    ``encode_to_dict``.
+    """
+    outcome = check_event(deep_in("outputs", 5000))
+    assert outcome.status == "failure"
+    ((path, message),) = outcome.errors
+    assert path.startswith("Outputs.Deep.Value.Fn::Sub[0].Fn::Sub[0]")
+    assert message == "nests deeper than 200 levels; no CloudFormation template needs that many."
+    assert check_event(deep_in("mesh name", 900)).errors[0][0].startswith("Mesh.Name.Fn::Sub")
+
+
+HUGE: dict[str, Callable[[dict[str, Any], dict[str, Any]], Any]] = {
+    "20000 invalid node names": lambda s, f: s["Nodes"].update({f"bad name {i}": {} for i in range(20000)}),
+    "5000 nodes naming missing services": lambda s, f: s["Nodes"].update(
+        {f"n{i}": {"Service": f"Missing{i}"} for i in range(5000)}
+    ),
+    "5000 routers": lambda s, f: s.update(
+        {"Routers": {f"r{i}": {"Routes": [{"Targets": {"n001": 1}}]} for i in range(5000)}}
+    ),
+    "a 5 MB node name": lambda s, f: s["Nodes"].update({"n" * 5_000_000: {"Service": "N000Svc"}}),
+    "a 5 MB mesh name": lambda s, f: s.update({"Mesh": {"Name": "m" * 5_000_000}}),
+    "5 MB of unrelated resources": lambda s, f: f["Resources"].update(
+        {f"R{i}": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": "x" * 1000}} for i in range(5000)}
+    ),
+    "a 5 MB description": lambda s, f: f.update({"Description": "d" * 5_000_000}),
+}
+
+
+def huge_event(name: str) -> dict[str, Any]:
+    event = base_event()
+    HUGE[name](event["fragment"][SECTION_KEY], event["fragment"])
+    return event
+
+
+@pytest.mark.parametrize("name", list(HUGE))
+def test_huge_input_is_answered_within_seconds_and_bounded_memory(name: str) -> None:
+    answer, _, _ = answered(lambda: huge_event(name))
+    assert answer["status"] == "failure"
+    assert not answer["errorMessage"].startswith("Internal error")
+
+
+@pytest.mark.parametrize("name", ["a 5 MB node name", "20000 invalid node names", "5 MB of unrelated resources"])
+def test_error_messages_stay_short_enough_to_read(name: str) -> None:
+    answer, _, _ = answered(lambda: huge_event(name))
+    assert len(answer["errorMessage"]) < 64 * 1024
+
+
+def test_the_answer_fits_lambdas_response_limit_for_a_template_under_1_mb() -> None:
+    event = base_event()
+    event["fragment"][SECTION_KEY]["Nodes"]["n000"]["Backends"] = [f"s{i}" for i in range(100_000)]
+    assert len(json.dumps(event["fragment"])) < 1024 * 1024  # a template CloudFormation accepts
+    answer = lambda_handler(event, None)
+    assert len(json.dumps(answer)) < LAMBDA_RESPONSE_LIMIT
+
+
+ODD_NAMES = [
+    "Fn::GetAtt",
+    "Ref",
+    "Fn::Transform",
+    "Fn::ForEach::Nodes",
+    "nœud",
+    "名前",
+    "a.b",
+    "x[0]",
+    "\u202eevil",
+    "",
+    "n" * 256,
+]
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+@pytest.mark.parametrize("part", ["Nodes", "Routers", "Services"])
+def test_odd_names_are_errors_at_their_own_path(part: str, name: str) -> None:
+    event = base_event()
+    section = event["fragment"][SECTION_KEY]
+    entry = {
+        "Nodes": {"Hostname": "db.example.com", "Listeners": [{"Port": 5432, "Protocol": "tcp"}]},
+        "Routers": {"Routes": [{"Targets": {"n001": 1}}]},
+        "Services": {"Node": "n001"},
+    }
+    section["Routers"] = {"r0": copy.deepcopy(entry["Routers"])}  # every map has another entry: not an intrinsic
+    section[part][name] = entry[part]
+    outcome = check_event(event)
+    if re.fullmatch(NAME_PATTERN, name):  # "Ref" is a name like any other
+        assert outcome.status == "success", outcome.answer.get("errorMessage")
+    else:
+        assert outcome.status == "failure"
+        assert [path for path, _ in outcome.errors] == [f"{part}.{name}"], outcome.errors
+
+
+@pytest.mark.parametrize("name", ["Ref", "Condition", "Fn::GetAtt", "Fn::ForEach::Nodes"])
+def test_a_map_whose_only_name_looks_like_an_intrinsic_is_read_as_one(name: str) -> None:
+    """``Routers: {Ref: {...}}`` is what CloudFormation would read as a ``Ref``: an error at ``Routers``."""
+    event = base_event()
+    event["fragment"][SECTION_KEY]["Routers"] = {name: {"Routes": [{"Targets": {"n001": 1}}]}}
+    outcome = check_event(event)
+    assert outcome.status == "failure"
+    assert [path for path, _ in outcome.errors] == ["Routers"]
+    assert "not an intrinsic function" in outcome.errors[0][1]
+
+
+def _replace(target: dict[str, Any], content: dict[str, Any]) -> None:
+    target.clear()
+    target.update(content)
+
+
+INTRINSICS_WHERE_NAMES_GO: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "Nodes is a Ref": lambda s: s.update({"Nodes": {"Ref": "Nodes"}}),
+    "a backend is a Ref": lambda s: s["Nodes"]["n000"].update({"Backends": [{"Ref": "s001"}]}),
+    "a node's Service is a GetAtt string": lambda s: s["Nodes"]["n000"].update(
+        {"Service": {"Fn::GetAtt": "N000Svc.Name"}}
+    ),
+    "a node's Service is a Ref list": lambda s: s["Nodes"]["n000"].update({"Service": {"Ref": ["N000Svc"]}}),
+    "targets are an If": lambda s: s.update(
+        {"Routers": {"r": {"Routes": [{"Targets": {"Fn::If": ["C", {"n001": 1}, {"n000": 1}]}}]}}}
+    ),
+    "a weight is a Ref": lambda s: s.update({"Routers": {"r": {"Routes": [{"Targets": {"n001": {"Ref": "W"}}}]}}}),
+    "the section is a Transform": lambda s: _replace(s, {"Fn::Transform": {"Name": "AWS::Include"}}),
+    "Nodes is a ForEach": lambda s: s.update(
+        {"Nodes": {"Fn::ForEach::N": ["X", ["a", "b"], {"${X}": {"Service": "N000Svc"}}]}}
+    ),
+    "a Transform among the section's keys": lambda s: s.update({"Fn::Transform": {"Name": "AWS::Include"}}),
+    "a Transform in a node": lambda s: s["Nodes"]["n000"].update({"Fn::Transform": {"Name": "AWS::Include"}}),
+    "a Condition as a node": lambda s: s["Nodes"].update({"n000": {"Condition": "IsProd"}}),
+}
+
+
+@pytest.mark.parametrize("name", list(INTRINSICS_WHERE_NAMES_GO))
+def test_intrinsics_where_names_go_are_errors(name: str) -> None:
+    event = base_event()
+    INTRINSICS_WHERE_NAMES_GO[name](event["fragment"][SECTION_KEY])
+    outcome = check_event(event)
+    assert outcome.status == "failure"
+
+
+TEMPLATE_EXTENSIONS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "a ForEach among the resources": lambda f: f["Resources"].update(
+        {"Fn::ForEach::Topics": ["X", ["A", "B"], {"Topic${X}": {"Type": "AWS::SNS::Topic"}}]}
+    ),
+    "a Transform in an unreferenced resource": lambda f: f["Resources"].update(
+        {"Included": {"Type": "AWS::SNS::Topic", "Properties": {"Fn::Transform": {"Name": "AWS::Include"}}}}
+    ),
+    "a Transform in a referenced task definition": lambda f: f["Resources"]["N000Td"]["Properties"].update(
+        {"Fn::Transform": {"Name": "AWS::Include", "Parameters": {"Location": "s3://b/k"}}}
+    ),
+    "a ForEach among the outputs": lambda f: f.update(
+        {"Outputs": {"Fn::ForEach::O": ["X", ["A"], {"O${X}": {"Value": "v"}}]}}
+    ),
+    "a Transform at the top": lambda f: f.update({"Fn::Transform": {"Name": "AWS::Include"}}),
+}
+
+
+@pytest.mark.parametrize("name", list(TEMPLATE_EXTENSIONS))
+def test_language_extensions_around_the_section_are_kept_as_written(name: str) -> None:
+    """Another transform's constructs in the template (not in the section) are passed through untouched."""
+    event = base_event()
+    TEMPLATE_EXTENSIONS[name](event["fragment"])
+    outcome = check_event(event)
+    assert outcome.status == "success", outcome.answer.get("errorMessage")
+
+
+def test_the_base_event_of_the_hostile_tests_expands() -> None:
+    """So that every failure above comes from what the test did to it."""
+    assert check_event(base_event()).status == "success"
