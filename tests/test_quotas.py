@@ -90,6 +90,24 @@ def test_the_mesh_is_counted_even_when_the_users_template_alone_is_under_the_lim
     assert answer(builder)["status"] == "failure"
 
 
+def test_a_section_that_can_never_fit_fails_before_it_is_rendered() -> None:
+    builder = chain_mesh(60)
+    builder.section["Routers"] = {
+        f"r{index}": {
+            "Listeners": [{"Port": 80, "Protocol": "http"}],
+            "Routes": [{"Targets": {"n000": 1}, "Match": {"Prefix": f"/p{route}"}} for route in range(5)],
+        }
+        for index in range(60)
+    }
+    result = answer(builder)
+    assert result["status"] == "failure"
+    message = result["errorMessage"]
+    match = re.search(r"would have at least (\d+) resources \((\d+) or more added by the mesh\)", message)
+    assert match, message
+    assert int(match.group(1)) > MAX_RESOURCES
+    assert "Split the mesh across stacks" in message
+
+
 # -- 200 outputs -----------------------------------------------------------------------------------------------
 
 

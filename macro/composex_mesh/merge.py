@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from . import SECTION_KEY
+from . import SECTION_KEY, model
 from .backends.base import Rendered
 from .errors import ErrorCollector
 
@@ -65,4 +65,20 @@ def check_quotas(template: Mapping[str, Any], added: int, errors: ErrorCollector
             "",
             f"the processed template would be {size} bytes; CloudFormation allows {MAX_TEMPLATE_BYTES}. "
             "Split the mesh across stacks (Mesh.Existing: true in the others).",
+        )
+
+
+def check_section_size(section: model.Section, user_resources: int, errors: ErrorCollector) -> None:
+    """Fail a section that could never fit before rendering it: App Mesh makes at least one resource per node,
+    router, route and service (the full count is checked on the processed template)."""
+    if section.backend != "AppMesh":
+        return
+    routes = sum(len(router.routes) for router in section.routers.values())
+    least = len(section.nodes) + len(section.routers) + routes + len(section.services)
+    if user_resources + least > MAX_RESOURCES:
+        errors.add(
+            "",
+            f"the processed template would have at least {user_resources + least} resources ({least} or more "
+            f"added by the mesh); CloudFormation allows {MAX_RESOURCES}. Split the mesh across stacks "
+            "(Mesh.Existing: true in the others).",
         )

@@ -12,7 +12,7 @@ from .checks import check_section
 from .errors import ErrorCollector, InvalidSectionError, SectionError
 from .fields import did_you_mean
 from .jsoncopy import deepcopy
-from .merge import check_quotas, merge
+from .merge import check_quotas, check_section_size, merge
 from .parse import SectionParser
 from .resolve import Resolver
 from .transform import Context, ExpandResult, Summary
@@ -31,6 +31,9 @@ def run(fragment: Mapping[str, Any], context: Context) -> ExpandResult:
         check_section(section, errors, frozenset(parser.broken_names))
     errors.raise_if_any()
     assert section is not None
+    if context.check_quotas:
+        check_section_size(section, len(resources or {}), errors)
+        errors.raise_if_any()
 
     plan = Resolver(section, fragment, context.template_parameter_values, context.region, errors).resolve()
     errors.raise_if_any()
