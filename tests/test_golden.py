@@ -18,6 +18,7 @@ import pytest
 
 from composex_mesh import MACRO_NAME, SECTION_KEY
 from composex_mesh.errors import InvalidSectionError
+from composex_mesh.resolve import ref_target
 from composex_mesh.transform import Context, expand
 from tests.golden import (
     case_names,
@@ -87,20 +88,6 @@ def _expanded(case: str) -> dict[str, Any]:
     return expanded
 
 
-def _logical_id(value: Any) -> str | None:
-    """The logical ID in ``{"Ref": X}``, ``{"Fn::GetAtt": [X, ...]}`` or ``{"Fn::GetAtt": "X.Attr"}``."""
-    if not isinstance(value, Mapping) or len(value) != 1:
-        return None
-    if isinstance(value.get("Ref"), str):
-        return str(value["Ref"])
-    get_att = value.get("Fn::GetAtt")
-    if isinstance(get_att, list) and get_att and isinstance(get_att[0], str):
-        return get_att[0]
-    if isinstance(get_att, str):
-        return get_att.split(".", 1)[0]
-    return None
-
-
 def _patchable(fragment: Mapping[str, Any]) -> set[str]:
     """The ECS services of ECS nodes, their task definitions and those tasks' roles (SPEC §5)."""
     section = fragment.get(SECTION_KEY) or {}
@@ -112,13 +99,13 @@ def _patchable(fragment: Mapping[str, Any]) -> set[str]:
         if not isinstance(service_id, str) or service_id not in resources:
             continue
         found.add(service_id)
-        task_id = _logical_id((resources[service_id].get("Properties") or {}).get("TaskDefinition"))
+        task_id = ref_target((resources[service_id].get("Properties") or {}).get("TaskDefinition"))
         if task_id is None or task_id not in resources:
             continue
         found.add(task_id)
         task_properties = resources[task_id].get("Properties") or {}
         for role_key in ("TaskRoleArn", "ExecutionRoleArn"):
-            role_id = _logical_id(task_properties.get(role_key))
+            role_id = ref_target(task_properties.get(role_key))
             if role_id is not None:
                 found.add(role_id)
     return found

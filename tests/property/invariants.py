@@ -51,6 +51,7 @@ from composex_mesh import SECTION_KEY, model
 from composex_mesh.errors import MAX_LISTED, InvalidSectionError
 from composex_mesh.fields import fields_of
 from composex_mesh.handler import lambda_handler
+from composex_mesh.resolve import ref_target
 from composex_mesh.transform import Context, expand
 
 PREFIX = re.compile(rf"^Invalid {re.escape(SECTION_KEY)} section\. Number of errors found: (\d+)\. ")
@@ -325,22 +326,10 @@ def referenced_resources(fragment: Mapping[str, Any]) -> set[str]:
         resource = resources.get(service_id)
         properties = resource.get("Properties") if isinstance(resource, Mapping) else None
         task = properties.get("TaskDefinition") if isinstance(properties, Mapping) else None
-        target = _ref_target(task)
+        target = ref_target(task)
         if target is not None:
             found.add(target)
     return found
-
-
-def _ref_target(value: Any) -> str | None:
-    if isinstance(value, Mapping) and len(value) == 1:
-        if isinstance(value.get("Ref"), str):
-            return str(value["Ref"])
-        attribute = value.get("Fn::GetAtt")
-        if isinstance(attribute, list) and attribute and isinstance(attribute[0], str):
-            return attribute[0]
-        if isinstance(attribute, str):
-            return attribute.split(".", 1)[0]
-    return None
 
 
 def _dumps(value: Any) -> str:
