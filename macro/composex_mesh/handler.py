@@ -46,14 +46,7 @@ def _handle(event: Any, lambda_context: Any) -> dict[str, Any]:
     if not isinstance(fragment, Mapping):
         metrics.add_metric(name="InvalidTemplates", unit=MetricUnit.Count, value=1)
         return _answer(request_id, "failure", fragment, "The macro event has no template fragment (a JSON object).")
-    params = event.get("params")
-    parameter_values = event.get("templateParameterValues")
-    context = Context(
-        region=str(event.get("region") or "us-east-1"),
-        account_id=str(event.get("accountId") or ""),
-        params=params if isinstance(params, Mapping) else {},
-        template_parameter_values=parameter_values if isinstance(parameter_values, Mapping) else {},
-    )
+    context = Context.from_event(event)
     if SECTION_KEY not in fragment:
         logger.info("No section: the template is returned unchanged")
         metrics.add_metric(name="Passthroughs", unit=MetricUnit.Count, value=1)

@@ -27,6 +27,18 @@ class Context:
     template_parameter_values: Mapping[str, Any] = field(default_factory=dict)
     check_quotas: bool = True
 
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> Context:
+        """The context a CloudFormation macro event gives (missing or malformed keys take the defaults)."""
+        params = event.get("params")
+        parameter_values = event.get("templateParameterValues")
+        return cls(
+            region=str(event.get("region") or "us-east-1"),
+            account_id=str(event.get("accountId") or ""),
+            params=params if isinstance(params, Mapping) else {},
+            template_parameter_values=parameter_values if isinstance(parameter_values, Mapping) else {},
+        )
+
 
 @dataclass(frozen=True)
 class Summary:

@@ -251,14 +251,7 @@ def _check_failure(event: Any, message: str) -> tuple[tuple[str, str], ...]:
 
 
 def _structured_errors(event: Mapping[str, Any]) -> list[Any] | None:
-    params = event.get("params")
-    values = event.get("templateParameterValues")
-    context = Context(
-        region=str(event.get("region") or "us-east-1"),
-        account_id=str(event.get("accountId") or ""),
-        params=params if isinstance(params, Mapping) else {},
-        template_parameter_values=values if isinstance(values, Mapping) else {},
-    )
+    context = Context.from_event(event)
     try:
         expand(json_copy(event["fragment"]), context)
     except InvalidSectionError as error:
