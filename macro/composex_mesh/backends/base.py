@@ -12,6 +12,7 @@ from troposphere import AWSObject
 
 from ..errors import ErrorCollector
 from ..jsoncopy import deepcopy
+from . import extensions  # noqa: F401  (adds the properties troposphere lacks, before any build)
 from .fastcheck import checked, wrap_intrinsics
 
 _LOGICAL_ID = re.compile(r"^[A-Za-z0-9]{1,255}$")
