@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -280,8 +281,8 @@ def test_invalid_section_exits_1_with_every_error(tmp_path: Path, capsys: pytest
         count = int(lines[0].removeprefix(HEADLINE).rstrip("."))
         assert lines[0] == f"{HEADLINE}{count}." and count >= 2
         assert len(lines) == count + 1
-        assert all(line.startswith("[") for line in lines[1:])
-        assert any(line.startswith("[Nodes.frontend.Backends[1]]") for line in lines[1:])
+        assert all(re.match(rf"{re.escape(str(path))}:\d+:\d+: \[", line) for line in lines[1:])
+        assert f"{path}:15:23: [Nodes.frontend.Backends[1]] 'nowhere' is not a service under Services." in lines
         assert "Traceback" not in err
 
 
@@ -291,6 +292,84 @@ def test_backend_option_is_overridden_by_the_section(tmp_path: Path, capsys: pyt
     err = capsys.readouterr().err
     assert "backend AppMesh:" in err
     assert "warning: --backend ServiceConnect is overridden by Backend: AppMesh in the section" in err
+
+
+# ------------------------------------------------------------------------------------ error positions
+
+
+def _two_errors(text: str = TEMPLATE) -> str:
+    text = _with(text, "Backends: [api]", "Backends: [api, nowhere]")
+    return _with(text, "    api:\n      Service: ApiService", "    api:\n      Service: ApiService\n      Colour: blue")
+
+
+def test_errors_point_at_their_keys_in_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, _two_errors())
+    assert main(["validate", str(path)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"{HEADLINE}2.",
+        f"{path}:18:7: [Nodes.api.Colour] is not a valid key. Valid keys: Service, Container, Hostname, "
+        "Listeners, Backends, SecurityGroups.",
+        f"{path}:15:23: [Nodes.frontend.Backends[1]] 'nowhere' is not a service under Services.",
+    ]
+
+
+def test_errors_point_at_their_keys_in_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = dump_template(load_template(_two_errors()), "json")
+    path = _write(tmp_path, text, "stack.json")
+    assert main(["render", str(path)]) == 1
+    lines = text.splitlines()
+    for line in capsys.readouterr().err.splitlines()[1:]:
+        match = re.match(rf"{re.escape(str(path))}:(\d+):(\d+): \[([^ ]+)\] ", line)
+        assert match, line
+        written = lines[int(match[1]) - 1][int(match[2]) - 1 :]
+        expected = {"Nodes.frontend.Backends[1]": '"nowhere"', "Nodes.api.Colour": '"Colour": "blue"'}
+        assert written == expected[match[3]]
+
+
+def test_template_level_paths_and_missing_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = _with(TEMPLATE, "Transform: ComposeXMesh", "Transform:\n  Name: ComposeXMesh\n  Parameters: {Bakend: X}")
+    text = _with(text, "    api:\n      Service: ApiService", "    api:\n      Service: ApiService\n      Backends: [api]")
+    text = _with(text, "  Services:\n    api: {Node: api}", "  Services:\n    api: {Node: api}\n    web: {}")
+    path = _write(tmp_path, text)
+    assert main(["validate", str(path), "--error-format", "json"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    found = {(item["path"], item["line"], item["column"]) for item in json.loads(err)}
+    assert ("Transform.Parameters.Bakend", 5, 16) in found  # a template-level path
+    assert ("Services.web", 23, 5) in found  # the key of the mapping that lacks Node or Router
+    assert all(set(item) == {"file", "line", "column", "path", "message", "severity"} for item in json.loads(err))
+
+
+def test_json_error_format_lists_errors_and_warnings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = _with(
+        TEMPLATE,
+        "  Services:\n",
+        "  Routers:\n    spare:\n      Routes: [{Targets: {api: 1}}]\n  Services:\n",
+    )
+    path = _write(tmp_path, text)
+    assert main(["render", str(path), "--error-format", "json", "-o", str(tmp_path / "out.yaml")]) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    (warning,) = json.loads(err)
+    assert warning == {
+        "file": str(path),
+        "line": 19,
+        "column": 5,
+        "path": "Routers.spare",
+        "message": "no service uses this router: nothing can reach its routes.",
+        "severity": "warning",
+    }
+    assert main(["render", str(path), "-o", str(tmp_path / "out.yaml")]) == 0
+    assert f"{path}:19:5: warning: [Routers.spare] no service uses this router" in capsys.readouterr().err
+    assert main(["validate", str(_write(tmp_path, TEMPLATE)), "--error-format", "json"]) == 0
+    assert capsys.readouterr().err == "[]\n"
+
+
+def test_unreadable_template_in_json_error_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, "Resources:\n  A: [unclosed\n")
+    assert main(["validate", str(path), "--error-format", "json"]) == 1
+    (error,) = json.loads(capsys.readouterr().err)
+    assert error["path"] is None and error["line"] == 3 and error["message"].startswith("Invalid YAML: ")
 
 
 # -------------------------------------------------------------------------------------------- validate
@@ -394,7 +473,7 @@ def test_unparsable_template_exits_1_with_position(tmp_path: Path, capsys: pytes
     path = _write(tmp_path, "Resources:\n  A:\n    Type: X\n  A:\n    Type: Y\n")
     assert main(["render", str(path)]) == 1
     err = capsys.readouterr().err
-    assert err == f"composex-mesh: error: {path}: line 4, column 3: Duplicate key 'A' (first defined at line 2).\n"
+    assert err == f"{path}:4:3: Duplicate key 'A' (first defined at line 2).\n"
 
 
 def test_internal_error_exits_3_without_traceback(

@@ -12,7 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from composex_mesh.yaml_io import TemplateFormat, TemplateLoadError, detect_format, dump_template, load_template
+from composex_mesh.yaml_io import (
+    TemplateFormat,
+    TemplateLoadError,
+    detect_format,
+    dump_template,
+    key_positions,
+    load_template,
+)
 
 GOLDEN_INPUTS = sorted((Path(__file__).parent / "golden" / "input").glob("*.y*ml"))
 
@@ -502,3 +509,75 @@ def test_floats_keep_their_type_and_value() -> None:
     for number in (0.0, -0.0, 1.0, 1e20, 1e-7, 5e-324, 1.7976931348623157e308, 123456.789):
         loaded = load_template(dump_template({"X": number}))["X"]
         assert isinstance(loaded, float) and loaded == number and math.copysign(1, loaded) == math.copysign(1, number)
+
+
+# --------------------------------------------------------------------------------------------- positions
+
+POSITIONED = """\
+Transform: ComposeXMesh
+Composex::AppMesh:
+  Nodes:
+    frontend:
+      Service: FrontendService
+      Backends: [api, nowhere]
+    db.primary:
+      Hostname: !GetAtt Db.Endpoint.Address
+      SecurityGroups:
+        - !If [UseSg, !Ref Sg, !Ref AWS::NoValue]
+  Defaults: &defaults {Port: 8080, Protocol: http}
+  Listener:
+    <<: *defaults
+    Protocol: http2
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("", (1, 1)),
+        ("Transform", (1, 1)),
+        ("Composex::AppMesh", (2, 1)),
+        ("Composex::AppMesh.Nodes.frontend", (4, 5)),
+        ("Composex::AppMesh.Nodes.frontend.Backends[1]", (6, 23)),
+        ("Composex::AppMesh.Nodes.frontend.Backends[7]", (6, 7)),
+        ("Composex::AppMesh.Nodes.frontend.Listeners[0].Port", (4, 5)),
+        ("Composex::AppMesh.Nodes.db.primary.Hostname", (8, 7)),
+        ("Composex::AppMesh.Nodes.db.primary.Hostname.Fn::GetAtt", (8, 17)),
+        ("Composex::AppMesh.Nodes.db.primary.SecurityGroups[0].Fn::If[1]", (10, 23)),
+        ("Composex::AppMesh.Listener.Port", (11, 24)),
+        ("Composex::AppMesh.Listener.Protocol", (14, 5)),
+        ("Resources.Api", (1, 1)),
+    ],
+)
+def test_key_positions_point_at_the_key_or_the_nearest_ancestor(path: str, expected: tuple[int, int]) -> None:
+    positions = key_positions(POSITIONED)
+    assert positions is not None
+    assert positions.locate(path) == expected
+
+
+def test_key_positions_of_json_point_at_the_key() -> None:
+    text = dump_template(load_template(POSITIONED), "json")
+    positions = key_positions(text)
+    assert positions is not None
+    lines = text.splitlines()
+
+    def written(path: str) -> str:
+        assert positions is not None
+        line, column = positions.locate(path)
+        return lines[line - 1][column - 1 :]
+
+    assert written("Composex::AppMesh.Nodes.frontend.Backends[1]") == '"nowhere"'
+    assert written("Composex::AppMesh.Nodes.db.primary.Hostname").startswith('"Hostname": {')
+    assert written("Composex::AppMesh.Nodes.db.primary.SecurityGroups[0].Fn::If[2]").startswith("{")
+    assert written("Composex::AppMesh.Nodes.frontend.Missing.Key").startswith('"frontend": {')
+    assert positions.locate("") == (1, 1)
+
+
+def test_key_positions_of_compact_json_and_of_unreadable_text() -> None:
+    positions = key_positions('{"A": {"B": [1, {"C": "x"}]},\n "D": "e"}')
+    assert positions is not None
+    assert positions.locate("A.B[1].C") == (1, 18)
+    assert positions.locate("D") == (2, 2)
+    assert key_positions("{A: {B: 1}}") is not None  # a YAML flow mapping
+    assert key_positions("A: [unclosed") is None
+    assert key_positions("") is None

@@ -12,15 +12,37 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import MACRO_NAME, SECTION_KEY, __version__
+
+if TYPE_CHECKING:
+    from .errors import SectionError
+    from .yaml_io import KeyPositions
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 _PROG = "composex-mesh"
 _BACKENDS = ("AppMesh", "ServiceConnect")
 _LIST_TYPES = re.compile(r"^(?:CommaDelimitedList|List<.*>)$")
+_TEMPLATE_KEYS = frozenset(
+    {
+        "AWSTemplateFormatVersion",
+        "Conditions",
+        "Description",
+        "Hooks",
+        "Mappings",
+        "Metadata",
+        "Outputs",
+        "Parameters",
+        "Resources",
+        "Rules",
+        "Transform",
+    }
+)
+"""Top-level keys of a template: an error path that starts with one is the template's, others the section's."""
+_PATH_PREFIX = re.compile(r"^\[(.+?)\] (.*)$", re.S)
 
 
 class _UsageError(Exception):
@@ -84,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend",
         choices=_BACKENDS,
         help=f"replaces the Backend parameter of the {MACRO_NAME} transform (a Backend in the section wins)",
+    )
+    context.add_argument(
+        "--error-format",
+        choices=("text", "json"),
+        default="text",
+        help="errors and warnings on stderr as FILE:LINE:COL: [path] message lines (text, the default) or as "
+        "one JSON list of {path, message, line, column, severity, file} (json)",
     )
     context.add_argument(
         "--no-quota-check",
@@ -252,9 +281,80 @@ def _output_format(args: argparse.Namespace, text: str) -> str:
     return detect_format(text)
 
 
-def _print_warnings(warnings: Sequence[str], err: TextIO) -> None:
-    for warning in warnings:
-        print(f"warning: {warning}", file=err)
+def template_path(path: str) -> str:
+    """An error path as a path from the template's root: section paths (``Nodes.a``) are relative to the
+    section; template ones (``Resources.X``, ``Transform.Parameters.Backend``) are not."""
+    first = re.split(r"[.\[]", path, maxsplit=1)[0]
+    if first in _TEMPLATE_KEYS or path == SECTION_KEY or path.startswith((f"{SECTION_KEY}.", f"{SECTION_KEY}[")):
+        return path
+    return f"{SECTION_KEY}.{path}" if path else SECTION_KEY
+
+
+@dataclass
+class _Reporter:
+    """Errors and warnings on stderr, with the file position of the key each one's path names."""
+
+    err: TextIO
+    fmt: str = "text"
+    name: str = "<stdin>"
+    text: str | None = None
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)
+    _positions: KeyPositions | None = None
+
+    def _position(self, path: str | None) -> tuple[int | None, int]:
+        if path is None or self.text is None:
+            return None, 1
+        if self._positions is None:
+            from .yaml_io import key_positions
+
+            self._positions = key_positions(self.text)
+            if self._positions is None:
+                return None, 1
+        return self._positions.locate(template_path(path))
+
+    def _emit(
+        self, severity: str, path: str | None, message: str, shown: str, line: int | None = None, column: int = 1
+    ) -> None:
+        """One diagnostic; ``shown`` is its text form, after the position. Without a ``line``, the ``path``'s."""
+        if line is None:
+            line, column = self._position(path)
+        if self.fmt == "json":
+            self.diagnostics.append(
+                {
+                    "file": self.name,
+                    "line": line,
+                    "column": column,
+                    "path": path,
+                    "message": message,
+                    "severity": severity,
+                }
+            )
+            return
+        prefix = f"{self.name}:{line}:{column}: " if line is not None else ""
+        print(f"{prefix}{'warning: ' if severity == 'warning' else ''}{shown}", file=self.err)
+
+    def errors(self, errors: Sequence[SectionError]) -> None:
+        if self.fmt == "text":
+            print(f"Invalid {SECTION_KEY} section. Number of errors found: {len(errors)}.", file=self.err)
+        for error in errors:
+            self._emit("error", error.path, error.message, str(error))
+
+    def error(self, message: str, line: int | None = None, column: int = 1) -> None:
+        """An error that no section path names (an unreadable template, a bad --parameter)."""
+        if self.fmt == "text" and line is None:
+            print(f"{_PROG}: error: {message}", file=self.err)
+            return
+        self._emit("error", None, message, message, line, column)
+
+    def warnings(self, warnings: Sequence[str]) -> None:
+        for warning in warnings:
+            match = _PATH_PREFIX.match(warning)
+            path, message = (match.group(1), match.group(2)) if match else (None, warning)
+            self._emit("warning", path, message, warning)
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            self.err.write(json.dumps(self.diagnostics, indent=2) + "\n")
 
 
 def _plural(count: int, word: str) -> str:
@@ -276,16 +376,13 @@ def _summary_lines(summary: Any) -> list[str]:
 # ---------------------------------------------------------------------------------------------- commands
 
 
-def _load(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
+def _load(args: argparse.Namespace, report: _Reporter) -> tuple[str, dict[str, Any], Any]:
     from .transform import Context
-    from .yaml_io import TemplateLoadError, load_template
+    from .yaml_io import load_template
 
     text = _read(args.template)
-    try:
-        template = load_template(text)
-    except TemplateLoadError as error:
-        name = "<stdin>" if args.template == "-" else args.template
-        raise _InputError(f"{name}: {error}") from None
+    report.text = text
+    template = load_template(text)
     values = _parameter_values(template, args.parameters)
     params = _transform_params(template, values)
     if args.backend:
@@ -300,11 +397,11 @@ def _load(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
     return text, template, context
 
 
-def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def _render(args: argparse.Namespace, out: TextIO, err: TextIO, report: _Reporter) -> int:
     from .transform import expand
     from .yaml_io import dump_template
 
-    text, template, context = _load(args)
+    text, template, context = _load(args, report)
     result = expand(_event_fragment(template), context)
     fmt = _output_format(args, text)
     processed = _with_other_transforms(template, result.fragment)
@@ -317,22 +414,21 @@ def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         out.write(rendered)
         out.flush()
-    if not args.quiet:
+    if not args.quiet and report.fmt == "text":
         for line in _summary_lines(result.summary):
             print(line, file=err)
-    _print_warnings([*_context_warnings(template, args), *result.warnings], err)
+    report.warnings([*_context_warnings(template, args), *result.warnings])
     return EXIT_OK
 
 
-def _validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def _validate(args: argparse.Namespace, out: TextIO, report: _Reporter) -> int:
     from .transform import validate
 
-    _, template, context = _load(args)
+    _, template, context = _load(args, report)
     warnings = validate(_event_fragment(template), context)
-    name = "<stdin>" if args.template == "-" else args.template
     state = "valid" if SECTION_KEY in template else f"valid (no {SECTION_KEY} section)"
-    print(f"{name}: {state}", file=out)
-    _print_warnings([*_context_warnings(template, args), *warnings], err)
+    print(f"{report.name}: {state}", file=out)
+    report.warnings([*_context_warnings(template, args), *warnings])
     return EXIT_OK
 
 
@@ -352,21 +448,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse exits for --help, --version and usage errors
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     from .errors import InvalidSectionError
+    from .yaml_io import TemplateLoadError
 
+    template = getattr(args, "template", "-")
+    report = _Reporter(err, getattr(args, "error_format", "text"), "<stdin>" if template == "-" else template)
     try:
         if args.command == "render":
-            return _render(args, out, err)
-        if args.command == "validate":
-            return _validate(args, out, err)
-        return _schema(out)
+            status = _render(args, out, err, report)
+        elif args.command == "validate":
+            status = _validate(args, out, report)
+        else:
+            return _schema(out)
     except InvalidSectionError as error:
-        print(f"Invalid {SECTION_KEY} section. Number of errors found: {len(error.errors)}.", file=err)
-        for item in error.errors:
-            print(str(item), file=err)
-        return EXIT_INVALID
+        report.errors(error.errors)
+        status = EXIT_INVALID
+    except TemplateLoadError as error:
+        report.error(error.problem, error.line or 1, error.column or 1)
+        status = EXIT_INVALID
     except _InputError as error:
-        print(f"{_PROG}: error: {error}", file=err)
-        return EXIT_INVALID
+        report.error(str(error))
+        status = EXIT_INVALID
     except _UsageError as error:
         print(f"{_PROG}: error: {error}", file=err)
         return EXIT_USAGE
@@ -380,3 +481,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"Internal error: {type(error).__name__}: {error}", file=err)
         return EXIT_INTERNAL
+    report.close()
+    return status

@@ -7,50 +7,24 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import SECTION_KEY
-from .backends.base import InvalidResourceError
+from .backends.base import InvalidResourceError, Rendered
 from .checks import check_section
 from .errors import ErrorCollector, InvalidSectionError, SectionError
 from .fields import did_you_mean
 from .jsoncopy import deepcopy
 from .merge import check_quotas, check_section_size, merge
 from .parse import SectionParser
+from .plan import Plan
 from .resolve import Resolver
 from .transform import Context, ExpandResult, Summary
 
 
 def run(fragment: Mapping[str, Any], context: Context) -> ExpandResult:
     """Parse, check, resolve, render and merge; raises ``InvalidSectionError`` with every error found."""
-    resources = fragment.get("Resources")
-    if resources is not None and not isinstance(resources, Mapping):
-        raise InvalidSectionError([SectionError("Resources", "must be a mapping of logical IDs to resources.")])
+    plan = resolve_plan(fragment, context)
+    section = plan.section
     errors = ErrorCollector()
-    raw = _with_defaults(fragment[SECTION_KEY], context.params, errors)
-    parser = SectionParser(errors, context.template_parameter_values)
-    section = parser.parse_section(raw)
-    if section is not None:
-        check_section(section, errors, frozenset(parser.broken_names))
-    errors.raise_if_any()
-    assert section is not None
-    if context.check_quotas:
-        check_section_size(section, len(resources or {}), errors)
-        errors.raise_if_any()
-
-    plan = Resolver(section, fragment, context.template_parameter_values, context.region, errors).resolve()
-    errors.raise_if_any()
-    assert plan is not None
-
-    if section.backend == "ServiceConnect":
-        from .backends.serviceconnect import render_service_connect as render
-    else:
-        from .backends.appmesh import render_app_mesh as render
-    try:
-        rendered = render(plan, errors)
-    except InvalidResourceError as error:
-        message = (
-            f"the generated {error.resource} would be invalid ({error.detail}): a value taken from the template "
-            "is not of the type CloudFormation expects there."
-        )
-        raise InvalidSectionError([SectionError("", message)]) from error
+    rendered = render_plan(plan, errors)
     errors.raise_if_any()
 
     # The plan reads the user's template; the output must not share objects with the input.
@@ -69,6 +43,45 @@ def run(fragment: Mapping[str, Any], context: Context) -> ExpandResult:
         added_by_type=dict(sorted(added.items())),
     )
     return ExpandResult(fragment=output, warnings=plan.warnings + rendered.warnings, summary=summary)
+
+
+def resolve_plan(fragment: Mapping[str, Any], context: Context) -> Plan:
+    """The stages up to the plan: parse, check, resolve (``run`` and ``composex-mesh graph`` share them)."""
+    resources = fragment.get("Resources")
+    if resources is not None and not isinstance(resources, Mapping):
+        raise InvalidSectionError([SectionError("Resources", "must be a mapping of logical IDs to resources.")])
+    errors = ErrorCollector()
+    raw = _with_defaults(fragment[SECTION_KEY], context.params, errors)
+    parser = SectionParser(errors, context.template_parameter_values)
+    section = parser.parse_section(raw)
+    if section is not None:
+        check_section(section, errors, frozenset(parser.broken_names))
+    errors.raise_if_any()
+    assert section is not None
+    if context.check_quotas:
+        check_section_size(section, len(resources or {}), errors)
+        errors.raise_if_any()
+
+    plan = Resolver(section, fragment, context.template_parameter_values, context.region, errors).resolve()
+    errors.raise_if_any()
+    assert plan is not None
+    return plan
+
+
+def render_plan(plan: Plan, errors: ErrorCollector) -> Rendered:
+    """The backend's rendering of the plan; its errors go to ``errors``."""
+    if plan.section.backend == "ServiceConnect":
+        from .backends.serviceconnect import render_service_connect as render
+    else:
+        from .backends.appmesh import render_app_mesh as render
+    try:
+        return render(plan, errors)
+    except InvalidResourceError as error:
+        message = (
+            f"the generated {error.resource} would be invalid ({error.detail}): a value taken from the template "
+            "is not of the type CloudFormation expects there."
+        )
+        raise InvalidSectionError([SectionError("", message)]) from error
 
 
 TRANSFORM_PARAMETERS = ("Backend",)

@@ -15,17 +15,27 @@ so that ``load_template(dump_template(t, fmt)) == t``.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-__all__ = ["TemplateFormat", "TemplateLoadError", "detect_format", "dump_template", "load_template"]
+__all__ = [
+    "KeyPositions",
+    "TemplateFormat",
+    "TemplateLoadError",
+    "detect_format",
+    "dump_template",
+    "key_positions",
+    "load_template",
+]
 
 TemplateFormat = Literal["yaml", "json"]
 
@@ -259,6 +269,184 @@ class _Builder:
                 raise _error_at(source, "A merge key (<<) takes a mapping or a list of mappings.")
             built.append(self._mapping(source))
         return built
+
+
+# ------------------------------------------------------------------------------------------- positions
+
+
+@dataclass
+class _Located:
+    """Where a key (or list item) is written, 1-based, and the keys or items of its value."""
+
+    line: int
+    column: int
+    keys: dict[str, _Located] | None = None
+    items: list[_Located] | None = None
+
+
+class KeyPositions:
+    """The line and column of every key and list item of a template, for messages that point at the text."""
+
+    def __init__(self, root: _Located) -> None:
+        self._root = root
+
+    def locate(self, path: str) -> tuple[int, int]:
+        """Where ``path`` (``Resources.Api.Properties.PortMappings[0]``) is written: its key, list item, or the
+        nearest ancestor that exists. Keys are matched whole, so a key may itself contain dots."""
+        node, rest = self._root, path
+        while rest:
+            if rest.startswith("["):
+                index, close, after = rest[1:].partition("]")
+                if not (close and index.isdigit() and node.items is not None and int(index) < len(node.items)):
+                    break
+                node, rest = node.items[int(index)], after
+                continue
+            rest = rest.removeprefix(".")
+            keys = node.keys or {}
+            matches = [key for key in keys if rest == key or rest.startswith((f"{key}.", f"{key}["))]
+            if not matches:
+                break
+            key = max(matches, key=len)
+            node, rest = keys[key], rest[len(key) :]
+        return node.line, node.column
+
+
+def key_positions(text: str) -> KeyPositions | None:
+    """The positions of a JSON or YAML template's keys; None when the text is not readable (``load_template``
+    says why)."""
+    text = text.removeprefix("\ufeff")
+    try:
+        if detect_format(text) == "json":
+            try:
+                return KeyPositions(_JsonPositions(text).document())
+            except ValueError:
+                pass  # a YAML flow mapping, or not a template: YAML decides
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except (yaml.YAMLError, RecursionError):
+        return None
+    if node is None:
+        return None
+    try:
+        return KeyPositions(_YamlPositions().located(node, node))
+    except RecursionError:
+        return None
+
+
+class _YamlPositions:
+    """Positions of a composed YAML document's keys and items; an aliased node's are found once and shared."""
+
+    def __init__(self) -> None:
+        self._done: dict[int, _Located] = {}
+
+    def located(self, node: Node, at: Node) -> _Located:
+        """``node``'s keys or items, placed where ``at`` (its key, or itself) is written."""
+        inner = self._inner(node)
+        return _Located(at.start_mark.line + 1, at.start_mark.column + 1, inner.keys, inner.items)
+
+    def _inner(self, node: Node) -> _Located:
+        done = self._done.get(id(node))
+        if done is not None:
+            return done
+        result = _Located(node.start_mark.line + 1, node.start_mark.column + 1)
+        self._done[id(node)] = result
+        tag = node.tag
+        if tag.startswith("!") and tag != "!":  # a short-form intrinsic: the single key of its long form
+            name = tag[1:]
+            value = _Located(result.line, result.column)
+            if isinstance(node, SequenceNode):
+                value.items = self._items(node)
+            elif isinstance(node, MappingNode):
+                value.keys = self._keys(node)
+            result.keys = {name if name in _UNCONVERTED else f"Fn::{name}": value}
+        elif isinstance(node, SequenceNode):
+            result.items = self._items(node)
+        elif isinstance(node, MappingNode):
+            result.keys = self._keys(node)
+        return result
+
+    def _items(self, node: SequenceNode) -> list[_Located]:
+        return [self.located(child, child) for child in node.value]
+
+    def _keys(self, node: MappingNode) -> dict[str, _Located]:
+        keys: dict[str, _Located] = {}
+        merged: dict[str, _Located] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                for source in value_node.value if isinstance(value_node, SequenceNode) else [value_node]:
+                    for key, child in (self._inner(source).keys or {}).items():
+                        merged.setdefault(key, child)
+            elif isinstance(key_node, ScalarNode):
+                keys.setdefault(str(key_node.value), self.located(value_node, key_node))
+        for key, child in merged.items():
+            keys.setdefault(key, child)
+        return keys
+
+
+class _JsonPositions:
+    """Positions of a JSON document's keys and items (``json`` itself keeps none); raises ValueError if invalid."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lines = [0]
+        self.lines.extend(index + 1 for index, char in enumerate(text) if char == "\n")
+        self.decoder = json.JSONDecoder()
+
+    def document(self) -> _Located:
+        index = self._skip(0)
+        located, end = self._value(index, index)
+        if self._skip(end) != len(self.text):
+            raise ValueError("extra data")
+        return located
+
+    def _at(self, index: int) -> _Located:
+        line = bisect.bisect_right(self.lines, index)
+        return _Located(line, index - self.lines[line - 1] + 1)
+
+    def _skip(self, index: int) -> int:
+        while index < len(self.text) and self.text[index] in " \t\r\n":
+            index += 1
+        return index
+
+    def _expect(self, index: int, char: str) -> int:
+        index = self._skip(index)
+        if not self.text.startswith(char, index):
+            raise ValueError(f"expected {char!r}")
+        return index + 1
+
+    def _value(self, index: int, at: int) -> tuple[_Located, int]:
+        located = self._at(at)
+        char = self.text[index : index + 1]
+        if char == "{":
+            located.keys = {}
+            index = self._skip(index + 1)
+            while not self.text.startswith("}", index):
+                if located.keys:
+                    index = self._skip(self._expect(index, ","))
+                key_at = index
+                key, index = self.decoder.raw_decode(self.text, self._expect(index, '"') - 1)
+                if not isinstance(key, str):
+                    raise ValueError("a key must be a string")
+                index = self._skip(self._expect(index, ":"))
+                child, index = self._value(index, key_at)
+                located.keys.setdefault(key, child)
+                index = self._skip(index)
+            return located, index + 1
+        if char == "[":
+            located.items = []
+            index = self._skip(index + 1)
+            while not self.text.startswith("]", index):
+                if located.items:
+                    index = self._skip(self._expect(index, ","))
+                child, index = self._value(index, index)
+                located.items.append(child)
+                index = self._skip(index)
+            return located, index + 1
+        _, end = self.decoder.raw_decode(self.text, index)
+        return located, end
 
 
 # --------------------------------------------------------------------------------------------- dumping
