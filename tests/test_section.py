@@ -217,3 +217,57 @@ def test_routes_of_a_router_with_several_listeners_name_their_port() -> None:
         "[Routers.r.Routes[0].Match.Port] is required: router 'r' has several listeners.",
         "[Routers.r.Routes[1].Match.Port] 9999 is not a listener port of router 'r'.",
     ]
+
+
+CA_ARN = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555"
+
+
+def test_tls_parses_into_the_model_with_intrinsics_kept() -> None:
+    tls = {
+        "CertificateAuthority": {"Fn::ImportValue": "MeshCa"},
+        "Mutual": {"Sds": "spiffe://c/mesh", "Trust": "spiffe://c"},
+    }
+    listeners = [
+        {"Port": 80, "Protocol": "http", "Tls": {"Certificate": {"File": {"Chain": "/c.pem", "Key": "/k.pem"}}}}
+    ]
+    raw = minimal(Tls=tls)
+    raw["Nodes"]["api"]["Listeners"] = listeners
+    section, errors = parse(raw)
+    assert errors == [] and section is not None and section.tls is not None
+    assert section.tls.certificate_authority == {"Fn::ImportValue": "MeshCa"}
+    assert section.tls.mode == "STRICT"
+    assert section.tls.mutual == model.MutualTls(sds="spiffe://c/mesh", trust="spiffe://c")
+    listener = (section.nodes["api"].listeners or ())[0]
+    assert listener.tls == model.ListenerTls(model.ListenerCertificate(file=model.CertificateFiles("/c.pem", "/k.pem")))
+
+
+def test_keys_of_other_backends_are_errors_naming_the_backends_that_take_them() -> None:
+    _, errors = parse(
+        minimal(Backend="ServiceConnect", Tls={"CertificateAuthority": CA_ARN, "Mutual": {"Sds": "a", "Trust": "b"}})
+    )
+    assert errors == [
+        "[Tls.Mutual] is for Backend: AppMesh only, not ServiceConnect. Service Connect speaks TLS 1.3, server side "
+        "only: its clients present no certificate. Remove it."
+    ]
+    _, errors = parse(minimal(Tls={"CertificateAuthority": CA_ARN, "Role": "Role", "KmsKey": {"Ref": "Key"}}))
+    assert errors == [
+        "[Tls.KmsKey] is for Backend: ServiceConnect only, not AppMesh. Remove it.",
+        "[Tls.Role] is for Backend: ServiceConnect only, not AppMesh. Remove it.",
+    ]
+
+
+def test_the_json_schema_has_tls_and_says_which_backends_take_a_key() -> None:
+    definitions = section_json_schema()["$defs"]
+    assert set(definitions["Tls"]["properties"]) == {"CertificateAuthority", "Mode", "Mutual", "KmsKey", "Role"}
+    assert definitions["Tls"]["properties"]["Mode"] == {
+        "enum": ["STRICT", "PERMISSIVE"],
+        "description": "PERMISSIVE (AppMesh only) also accepts plain text.",
+        "default": "STRICT",
+    }
+    assert definitions["Tls"]["properties"]["KmsKey"]["description"].endswith("Backend ServiceConnect only.")
+    assert definitions["ListenerCertificate"]["properties"]["Sds"] == {
+        "type": "string",
+        "minLength": 1,
+        "description": "Name of the secret envoy gets from its SDS (e.g. SPIRE) agent.",
+    }
+    assert definitions["MutualFiles"]["required"] == ["Chain", "Key", "Trust"]

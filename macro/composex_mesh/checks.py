@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from . import model
 from .errors import ErrorCollector
-from .fields import did_you_mean
+from .fields import did_you_mean, fields_of
 
 HTTP_PROTOCOLS = ("http", "http2")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _HEALTH_CHECK_BOUNDS = {"Interval": (5_000, 300_000, "5s", "300s"), "Timeout": (2_000, 60_000, "2s", "60s")}
 _HTTP_MATCH_KEYS = ("Prefix", "Path", "Method", "Scheme", "Headers", "QueryParameters")
 _GRPC_MATCH_KEYS = ("ServiceName", "MethodName", "Metadata")
+_NO_PLAIN_TEXT = {
+    "ServiceConnect": "Service Connect speaks TLS 1.3, server side only, and with Tls every connection is encrypted: "
+    "there is no plain-text fallback to migrate with. Remove Mode (STRICT is what Service Connect does).",
+    "VpcLattice": "A VPC Lattice listener is HTTP or HTTPS, with no plain-text fallback on an HTTPS one. Remove Mode.",
+}
+_ARN_HEAD = r"^arn:aws(?:-[a-z]+)*:"
+_UUID = r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}"
+_ARNS = {
+    "acm-pca": (
+        re.compile(_ARN_HEAD + r"acm-pca:[a-z0-9-]+:\d{12}:certificate-authority/" + _UUID + "$"),
+        "arn:aws:acm-pca:REGION:ACCOUNT:certificate-authority/ID, the ARN of an AWS Private CA",
+    ),
+    "acm": (
+        re.compile(_ARN_HEAD + r"acm:[a-z0-9-]+:\d{12}:certificate/" + _UUID + "$"),
+        "arn:aws:acm:REGION:ACCOUNT:certificate/ID, the ARN of an ACM certificate",
+    ),
+    "kms": (
+        re.compile(_ARN_HEAD + r"kms:[a-z0-9-]+:\d{12}:key/(?:" + _UUID + r"|mrk-[0-9a-f]{32})$"),
+        "arn:aws:kms:REGION:ACCOUNT:key/ID, the ARN of a KMS key (not an alias: IAM grants a key by its key ARN)",
+    ),
+}
 
 
 def check_section(section: model.Section, errors: ErrorCollector, broken: frozenset[str] = frozenset()) -> None:
@@ -22,6 +45,8 @@ def check_section(section: model.Section, errors: ErrorCollector, broken: frozen
     ``broken`` names parts that exist but failed to parse: references to them are not reported again.
     """
     _check_mesh(section.mesh, errors)
+    check_backend_keys(section, section.backend, "", errors)
+    _check_tls(section, errors)
     for name, node in section.nodes.items():
         _check_node(name, node, section, errors, broken)
     for name, router in section.routers.items():
@@ -55,6 +80,91 @@ def _exactly_one(path: str, given: Iterable[tuple[str, object]], errors: ErrorCo
         choices = " or ".join(names)
         found = "none" if not present else " and ".join(present)
         errors.add_check(path, f"needs exactly one of {choices}; found {found}.")
+
+
+def check_backend_keys(value: Any, backend: str, path: str, errors: ErrorCollector) -> None:
+    """Keys that only some backends take are errors under the others, naming the backends that take them."""
+    if isinstance(value, (tuple, list)):
+        for index, item in enumerate(value):
+            check_backend_keys(item, backend, f"{path}[{index}]", errors)
+        return
+    if isinstance(value, dict):
+        for name, item in value.items():
+            check_backend_keys(item, backend, f"{path}.{name}", errors)
+        return
+    if not dataclasses.is_dataclass(value) or isinstance(value, (type, model.Duration)):
+        return
+    for spec in fields_of(type(value)):
+        item = getattr(value, spec.attribute)
+        item_path = f"{path}.{spec.key}" if path else spec.key
+        if spec.backends and backend not in spec.backends and item != spec.default:
+            takers = " and ".join(f"Backend: {name}" for name in spec.backends)
+            hint = spec.elsewhere.get(backend, "")
+            errors.add_check(item_path, f"is for {takers} only, not {backend}.{' ' + hint if hint else ''} Remove it.")
+        else:
+            check_backend_keys(item, backend, item_path, errors)
+
+
+def _check_arn(path: str, value: Any, service: str, errors: ErrorCollector) -> None:
+    """A literal ARN of ``service`` has its documented shape; intrinsics (parameters, imports) are taken as given."""
+    pattern, shape = _ARNS[service]
+    if isinstance(value, str) and not pattern.match(value):
+        errors.add_check(path, f"'{value[:100]}' is not an ARN of the form {shape}.")
+
+
+def _check_tls(section: model.Section, errors: ErrorCollector) -> None:
+    """The section's Tls and the listeners' Tls: ARN shapes, one source per certificate, what each backend needs."""
+    tls = section.tls
+    listener_tls = [
+        (f"Nodes.{name}.Listeners[{index}].Tls", listener.tls)
+        for name, node in section.nodes.items()
+        for index, listener in enumerate(node.listeners or ())
+        if listener.tls is not None
+    ]
+    for path, item in listener_tls:
+        certificate = item.certificate
+        given = (("Acm", certificate.acm), ("Sds", certificate.sds), ("File", certificate.file))
+        _exactly_one(f"{path}.Certificate", given, errors)
+        if certificate.acm is not None:
+            _check_arn(f"{path}.Certificate.Acm", certificate.acm, "acm", errors)
+            if tls is not None and tls.certificate_authority is None:
+                errors.add_check(
+                    f"{path}.Certificate.Acm",
+                    "needs Tls.CertificateAuthority: clients trust an ACM private certificate through the AWS "
+                    "Private CA that issued it. Give that CA's ARN.",
+                )
+        if tls is None:
+            errors.add_check(
+                path,
+                "needs Tls at the top of the section: it says what the clients trust (Tls.CertificateAuthority, "
+                "or Tls.Mutual).",
+            )
+    if tls is None:
+        return
+    if tls.certificate_authority is not None:
+        _check_arn("Tls.CertificateAuthority", tls.certificate_authority, "acm-pca", errors)
+    elif section.backend == "ServiceConnect" or (section.backend == "AppMesh" and tls.mutual is None):
+        trust = " (or, on AppMesh, Tls.Mutual: its Trust is then what clients trust)" * (section.backend == "AppMesh")
+        errors.add_check(
+            "Tls.CertificateAuthority",
+            f"is required: the ARN of the AWS Private CA that issues the certificates and that clients trust{trust}.",
+        )
+    if tls.kms_key is not None:
+        _check_arn("Tls.KmsKey", tls.kms_key, "kms", errors)
+    if tls.mode == "PERMISSIVE" and section.backend != "AppMesh":
+        errors.add_check(
+            "Tls.Mode",
+            f"PERMISSIVE is for Backend: AppMesh only, not {section.backend}. {_NO_PLAIN_TEXT[section.backend]}",
+        )
+    mutual = tls.mutual
+    if mutual is not None:
+        _exactly_one("Tls.Mutual", (("Sds", mutual.sds), ("File", mutual.file)), errors)
+        if mutual.sds is not None and mutual.file is None and mutual.trust is None:
+            errors.add_check(
+                "Tls.Mutual.Trust", "is required with Sds: the SDS secret of the trust bundle, e.g. spiffe://corp."
+            )
+        if mutual.file is not None and mutual.trust is not None:
+            errors.add_check("Tls.Mutual.Trust", "goes with Sds; with File, write the bundle's path as File.Trust.")
 
 
 def _check_mesh(mesh: model.Mesh, errors: ErrorCollector) -> None:

@@ -7,6 +7,7 @@ import difflib
 import functools
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,10 @@ class FieldSpec:
     doc: str
     value: bool
     min_items: int | None
+    backends: tuple[str, ...] = ()
+    """The only backends that take this key; empty: every backend."""
+    elsewhere: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Per other backend: what it does instead (the hint of the error)."""
 
 
 @functools.cache
@@ -55,6 +60,8 @@ def fields_of(cls: type) -> tuple[FieldSpec, ...]:
                 doc=meta["doc"],
                 value=meta["value"],
                 min_items=meta["min_items"],
+                backends=meta.get("backends", ()),
+                elsewhere=meta.get("elsewhere", {}),
             )
         )
     return tuple(specs)

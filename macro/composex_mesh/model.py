@@ -16,6 +16,7 @@ LogLevel = Literal["trace", "debug", "info", "warning", "error", "critical", "of
 Tracing = Literal["XRay"]
 HttpMethod = Literal["CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"]
 Scheme = Literal["http", "https"]
+TlsMode = Literal["STRICT", "PERMISSIVE"]
 
 HTTP_RETRY_EVENTS = ("server-error", "gateway-error", "client-error", "stream-error")
 TCP_RETRY_EVENTS = ("connection-error",)
@@ -48,10 +49,14 @@ def key(
     doc: str = "",
     value: bool = False,
     min_items: int | None = None,
+    backends: tuple[str, ...] = (),
+    elsewhere: dict[str, str] | None = None,
 ) -> Any:
     """Declare a section key: its PascalCase ``name``, default, bounds and documentation.
 
     ``value=True`` marks a field that takes a string or an intrinsic function, kept as written.
+    ``backends`` names the only backends that take the key (empty: all of them); ``elsewhere`` says, per other
+    backend, what it does instead (the error's hint).
     """
     metadata = {
         "key": name,
@@ -60,6 +65,8 @@ def key(
         "doc": doc,
         "value": value,
         "min_items": min_items,
+        "backends": backends,
+        "elsewhere": elsewhere or {},
     }
     if default is MISSING:
         return field(metadata=metadata)
@@ -125,6 +132,91 @@ class OutlierDetection:
     max_ejection_percent: int = key("MaxEjectionPercent", minimum=0, maximum=100)
 
 
+SERVER_SIDE_ONLY = {
+    "ServiceConnect": "Service Connect speaks TLS 1.3, server side only: its clients present no certificate.",
+    "VpcLattice": "VPC Lattice's HTTPS listeners authenticate no client certificates; Lattice.Auth: AWS_IAM "
+    "authenticates callers instead.",
+}
+
+
+@dataclass(frozen=True)
+class CertificateFiles:
+    """A certificate and its private key, as files in the envoy container."""
+
+    chain: str = key("Chain", doc="Path of the PEM certificate chain, e.g. /keys/chain.pem.")
+    private_key: str = key("Key", doc="Path of the PEM private key, e.g. /keys/key.pem.")
+
+
+@dataclass(frozen=True)
+class ListenerCertificate:
+    """A listener's own certificate: exactly one of Acm, Sds, File."""
+
+    acm: Value = key("Acm", default=None, value=True, doc="ARN of an ACM private certificate.")
+    sds: str | None = key("Sds", default=None, doc="Name of the secret envoy gets from its SDS (e.g. SPIRE) agent.")
+    file: CertificateFiles | None = key("File", default=None)
+
+
+@dataclass(frozen=True)
+class ListenerTls:
+    """TLS of one listener: the certificate it serves (App Mesh)."""
+
+    certificate: ListenerCertificate = key("Certificate")
+
+
+@dataclass(frozen=True)
+class MutualFiles:
+    """Mutual TLS from files in the envoy container: its client certificate, key, and the CA bundle it trusts."""
+
+    chain: str = key("Chain", doc="Path of the PEM certificate chain every node presents.")
+    private_key: str = key("Key", doc="Path of its PEM private key.")
+    trust: str = key("Trust", doc="Path of the PEM bundle of the CAs whose client certificates are accepted.")
+
+
+@dataclass(frozen=True)
+class MutualTls:
+    """Mutual TLS: every node presents a client certificate and listeners check it. Sds (with Trust) or File."""
+
+    sds: str | None = key("Sds", default=None, doc="SDS secret of every node's certificate, e.g. a SPIFFE ID.")
+    trust: str | None = key(
+        "Trust", default=None, doc="With Sds: the SDS secret of the trust bundle, e.g. spiffe://corp."
+    )
+    file: MutualFiles | None = key("File", default=None)
+
+
+@dataclass(frozen=True)
+class Tls:
+    """Encryption in transit between the services, on every backend (SPEC §9)."""
+
+    certificate_authority: Value = key(
+        "CertificateAuthority",
+        default=None,
+        value=True,
+        doc="ARN of the AWS Private CA that issues the nodes' certificates and that clients trust.",
+    )
+    mode: TlsMode = key("Mode", default="STRICT", doc="PERMISSIVE (AppMesh only) also accepts plain text.")
+    mutual: MutualTls | None = key(
+        "Mutual",
+        default=None,
+        backends=("AppMesh",),
+        elsewhere=SERVER_SIDE_ONLY,
+        doc="Every node presents a client certificate; listeners check it.",
+    )
+    kms_key: Value = key(
+        "KmsKey",
+        default=None,
+        value=True,
+        backends=("ServiceConnect",),
+        doc="ARN of the KMS key Service Connect encrypts the certificates' private keys with.",
+    )
+    role: Value = key(
+        "Role",
+        default=None,
+        value=True,
+        backends=("ServiceConnect",),
+        doc="Logical ID or ARN of the ECS infrastructure role for TLS; default: one is made.",
+    )
+
+
 @dataclass(frozen=True)
 class Listener:
     """A port a node (or router) receives traffic on."""
@@ -135,6 +227,16 @@ class Listener:
     timeout: Timeouts | None = key("Timeout", default=None)
     connection_pool: ConnectionPool | None = key("ConnectionPool", default=None)
     outlier_detection: OutlierDetection | None = key("OutlierDetection", default=None)
+    tls: ListenerTls | None = key(
+        "Tls",
+        default=None,
+        backends=("AppMesh",),
+        elsewhere={
+            "ServiceConnect": "Service Connect issues every certificate from Tls.CertificateAuthority itself.",
+            "VpcLattice": "VPC Lattice serves Lattice.Certificate on its HTTPS listeners.",
+        },
+        doc="The listener's own certificate; default: one issued by Tls.CertificateAuthority.",
+    )
 
 
 @dataclass(frozen=True)
@@ -284,6 +386,7 @@ class Section:
     namespace: str | NamespaceRef | None = key(
         "Namespace", default=None, doc="Logical ID of a PrivateDnsNamespace, or {Id, Name}."
     )
+    tls: Tls | None = key("Tls", default=None, doc="Encryption in transit between the services (SPEC §9).")
     envoy: Envoy = key("Envoy", default=Envoy())
     nodes: dict[str, Node] = key("Nodes", default={})
     routers: dict[str, Router] = key("Routers", default={})

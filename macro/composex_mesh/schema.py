@@ -55,8 +55,11 @@ def _reference(cls: type, definitions: dict[str, Any]) -> dict[str, Any]:
 
 def _field_schema(spec: FieldSpec, definitions: dict[str, Any]) -> dict[str, Any]:
     schema = _hint_schema(spec.hint, spec, definitions)
-    if spec.doc:
-        schema = {**schema, "description": spec.doc}
+    description = spec.doc
+    if spec.backends:
+        description = f"{description} Backend {' or '.join(spec.backends)} only.".strip()
+    if description:
+        schema = {**schema, "description": description}
     default = spec.default
     if not spec.required and isinstance(default, (str, int, bool)) and not is_optional(spec.hint):
         schema = {**schema, "default": default}

@@ -29,6 +29,9 @@ class AppMeshRenderer:
         self.mesh_owner = mesh.owner
 
     def render(self) -> Rendered:
+        if self.plan.section.tls is not None:  # issue 13 lands the rendering next; until then, never a silent drop
+            self.errors.add("Tls", "is not rendered on this backend yet.")
+            return self.rendered
         if not self.plan.section.mesh.existing:
             self._mesh()
         for node in self.plan.nodes.values():

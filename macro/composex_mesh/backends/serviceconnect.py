@@ -87,6 +87,9 @@ class ServiceConnectRenderer:
         """Router name -> the ECS node its only route sends everything to."""
 
     def render(self) -> Rendered:
+        if self.plan.section.tls is not None:  # issue 13 lands the rendering next; until then, never a silent drop
+            self.errors.add("Tls", "is not rendered on this backend yet.")
+            return self.rendered
         self._check_section()
         endpoints = self._name_endpoints(self._endpoints())
         self._check_unpublished_timeouts(endpoints)
