@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from composex_mesh import MACRO_NAME, SECTION_KEY
+from composex_mesh.deploy_view import logical_id_of as ref_target
 from composex_mesh.errors import InvalidSectionError
-from composex_mesh.resolve import ref_target
 from composex_mesh.transform import Context, expand
 from tests.golden import (
     case_names,

@@ -485,4 +485,8 @@ def test_a_container_port_that_is_not_a_number_is_an_error_when_the_macro_must_n
     section = with_clock_listener(Port=9090)
     mappings = [{"ContainerPort": {"Ref": "AppPort"}, "Protocol": "tcp"}]
     (error,) = errors_of(template(section, Frontend=[HTTP_8080], Clock=mappings))
-    assert error.startswith("[Nodes.clock.Listeners[0]] a port mapping of container 'app' has a ContainerPort that")
+    assert error.startswith(
+        "[Resources.ClockTaskDefinition.Properties.ContainerDefinitions[0].PortMappings[0].ContainerPort] ContainerPort "
+        "is a Ref to 'AppPort' (neither a parameter nor a resource), whose value is only known once CloudFormation "
+        "deploys, and the macro needs it now"
+    )

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import model
+from .deploy_view import NO_VALUE, DeployView, Unknown, is_intrinsic
 from .errors import ErrorCollector
 from .fields import FieldSpec, did_you_mean, fields_of, split_optional
 
@@ -22,14 +23,6 @@ _DURATION_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 _NAME = re.compile(model.NAME_PATTERN)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAMED_MAPS = {"Nodes", "Routers", "Services", "Targets"}
-
-
-def is_intrinsic(raw: Any) -> bool:
-    """True for ``{"Ref": ...}``, ``{"Fn::...": ...}`` and ``{"Condition": ...}`` one-key objects."""
-    if not isinstance(raw, Mapping) or len(raw) != 1:
-        return False
-    (name,) = raw
-    return name == "Ref" or name == "Condition" or (isinstance(name, str) and name.startswith("Fn::"))
 
 
 def join_path(path: str, key: str | int) -> str:
@@ -56,9 +49,13 @@ def describe(raw: Any) -> str:
 class SectionParser:
     """Turns the raw section into a ``model.Section``; every problem goes to ``errors``."""
 
-    def __init__(self, errors: ErrorCollector, parameter_values: Mapping[str, Any]) -> None:
+    def __init__(
+        self, errors: ErrorCollector, parameter_values: Mapping[str, Any], view: DeployView | None = None
+    ) -> None:
         self.errors = errors
         self.parameter_values = parameter_values
+        self.view = view
+        """The template as this deploy sees it: intrinsics in the section are read through it (SPEC §7)."""
         self.broken_names: set[str] = set()
         """Names of nodes, routers and services that exist but failed to parse: references to them are fine."""
 
@@ -96,13 +93,17 @@ class SectionParser:
         return cls(**values)
 
     def parse_field(self, spec: FieldSpec, raw: Any, path: str) -> Any:
+        if self._absent(raw) and not spec.required:
+            return spec.default
         if raw is None and not spec.required:
             return spec.default
         return self.parse_hint(spec.hint, raw, path, spec)
 
     def parse_hint(self, hint: Any, raw: Any, path: str, spec: FieldSpec) -> Any:
-        raw = self._resolve_parameter(raw, spec)
         members = split_optional(hint)
+        raw = self._as_deployed(raw, spec, path, scalar=any(_is_scalar(member) for member in members))
+        if raw is _INVALID:
+            return _INVALID
         if len(members) > 1:
             return self._parse_union(members, raw, path, spec)
         hint = members[0]
@@ -120,11 +121,36 @@ class SectionParser:
         scalar = _SCALARS[hint]
         return scalar(self, raw, path, spec)
 
-    def _resolve_parameter(self, raw: Any, spec: FieldSpec) -> Any:
-        """A ``!Ref`` to a template parameter becomes its value, except where intrinsics are kept."""
-        if spec.value or not (isinstance(raw, Mapping) and set(raw) == {"Ref"} and isinstance(raw["Ref"], str)):
+    def _as_deployed(self, raw: Any, spec: FieldSpec, path: str, scalar: bool = True) -> Any:
+        """An intrinsic in the section, as this deploy sees it: ``Fn::If`` takes its branch (``AWS::NoValue``:
+        the key is absent); where the section needs a literal scalar, the intrinsic's value, or an error saying why
+        it cannot be known. Keys that take intrinsics (``value``) keep the others as written; mappings and lists
+        written as another intrinsic are refused by the parser as before."""
+        if not is_intrinsic(raw):
             return raw
-        return self.parameter_values.get(raw["Ref"], raw)
+        if self.view is None:  # no template around the section: parameters only
+            if spec.value or not (set(raw) == {"Ref"} and isinstance(raw["Ref"], str)):
+                return raw
+            return self.parameter_values.get(raw["Ref"], raw)
+        if "Fn::If" in raw:
+            arguments = raw["Fn::If"]
+            condition = arguments[0] if isinstance(arguments, list) and len(arguments) == 3 else None
+            if not isinstance(condition, str) or condition not in self.view.conditions:
+                message = "is an Fn::If that names no condition under Conditions: write [condition, if true, if false]."
+                self.errors.add_parse(path, message)
+                return _INVALID
+            return self._as_deployed(self.view.deployed(raw), spec, path, scalar)
+        if spec.value or not scalar:
+            return raw
+        known = self.view.known(raw)
+        if isinstance(known, Unknown):
+            self.errors.add_parse(path, f"{known.describe()}, and the macro needs its value now: write it literally.")
+            return _INVALID
+        return known
+
+    def _absent(self, raw: Any) -> bool:
+        """An item written ``!If [cond, ..., !Ref AWS::NoValue]`` whose taken branch is ``AWS::NoValue``."""
+        return self.view is not None and is_intrinsic(raw) and self.view.deployed(raw) is NO_VALUE
 
     def _parse_union(self, members: tuple[Any, ...], raw: Any, path: str, spec: FieldSpec) -> Any:
         if isinstance(raw, str) and str in members:
@@ -151,6 +177,7 @@ class SectionParser:
         if spec.min_items and len(raw) < spec.min_items:
             self.errors.add_parse(path, f"must have at least {spec.min_items} item(s).")
             return _INVALID
+        raw = [item for item in raw if not self._absent(item)]
         items = [self.parse_hint(item_hint, item, join_path(path, index), spec) for index, item in enumerate(raw)]
         if any(item is _INVALID for item in items):
             # Dropping the item would shift the indexes later checks report: the list as a whole is unusable.
@@ -172,6 +199,8 @@ class SectionParser:
         parsed: dict[str, Any] = {}
         failed = False
         for name, item in raw.items():
+            if self._absent(item):
+                continue
             item_path = join_path(path, str(name))
             if not isinstance(name, str) or not pattern.match(name):
                 self.errors.add_parse(item_path, f"{describe(name)} is not a valid name: use {rule}.")
@@ -240,6 +269,11 @@ def _parse_duration(parser: SectionParser, raw: Any, path: str, spec: FieldSpec)
 
 
 _SCALARS = {int: _parse_int, bool: _parse_bool, str: _parse_str, model.Duration: _parse_duration}
+
+
+def _is_scalar(hint: Any) -> bool:
+    """A hint whose value is one literal (a number, string, boolean, choice or duration), not a mapping or list."""
+    return hint in (int, str, bool, model.Duration) or typing.get_origin(hint) is typing.Literal
 
 
 def _range_text(spec: FieldSpec) -> str:

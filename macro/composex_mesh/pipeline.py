@@ -9,6 +9,7 @@ from typing import Any
 from . import SECTION_KEY
 from .backends.base import InvalidResourceError, Rendered
 from .checks import check_section
+from .deploy_view import DeployView
 from .errors import ErrorCollector, InvalidSectionError, SectionError
 from .fields import did_you_mean
 from .jsoncopy import deepcopy
@@ -51,8 +52,9 @@ def resolve_plan(fragment: Mapping[str, Any], context: Context) -> Plan:
     if resources is not None and not isinstance(resources, Mapping):
         raise InvalidSectionError([SectionError("Resources", "must be a mapping of logical IDs to resources.")])
     errors = ErrorCollector()
+    view = DeployView(fragment, context.template_parameter_values, context.region, context.account_id, errors)
     raw = _with_defaults(fragment[SECTION_KEY], context.params, errors)
-    parser = SectionParser(errors, context.template_parameter_values)
+    parser = SectionParser(errors, context.template_parameter_values, view)
     section = parser.parse_section(raw)
     if section is not None:
         check_section(section, errors, frozenset(parser.broken_names))
@@ -62,14 +64,15 @@ def resolve_plan(fragment: Mapping[str, Any], context: Context) -> Plan:
         check_section_size(section, len(resources or {}), errors)
         errors.raise_if_any()
 
-    plan = Resolver(section, fragment, context.template_parameter_values, context.region, errors).resolve()
+    plan = Resolver(section, view, context.region, errors).resolve()
     errors.raise_if_any()
     assert plan is not None
     return plan
 
 
 def render_plan(plan: Plan, errors: ErrorCollector) -> Rendered:
-    """The backend's rendering of the plan; its errors go to ``errors``."""
+    """The backend's rendering of the plan; its errors go to ``errors`` (the template's too)."""
+    plan.view.errors = errors
     if plan.section.backend == "ServiceConnect":
         from .backends.serviceconnect import render_service_connect as render
     else:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import model
+from .deploy_view import DeployView
 
 Value = Any
 """A literal or a CloudFormation intrinsic function, as it will appear in the output."""
@@ -46,18 +47,37 @@ class RoleRef:
 
 
 @dataclass(frozen=True)
+class PortMapping:
+    """A port mapping of a container, read as deployed."""
+
+    index: int
+    """Its index in the container's PortMappings as written."""
+    port: int
+    protocol: str
+    app_protocol: str | None
+    name: Value
+
+
+@dataclass(frozen=True)
 class EcsTarget:
     """The ECS parts behind an ECS node."""
 
     service_id: str
     task_definition_id: str
     container_name: str
+    """The application container's Name, as this deploy sees it."""
+    container_index: int
+    """Its index in ContainerDefinitions as written (reach it with ``DeployView.raw_at`` to patch it)."""
     task_role: RoleRef
     execution_role: RoleRef
     registry_id: str | None
     """Logical ID of the Cloud Map service the ECS service registers with; None: the macro makes one."""
     cloud_map_name: Value
     """The name of that Cloud Map service (a literal, or ``Fn::GetAtt [X, Name]``)."""
+    port_mappings: tuple[PortMapping, ...] = ()
+    """The application container's port mappings, read as deployed."""
+    family: Value = None
+    """The task definition's ``Family`` as this deploy sees it (None: not written)."""
 
 
 @dataclass(frozen=True)
@@ -125,5 +145,9 @@ class Plan:
     edges: tuple[Edge, ...]
     region: str
     resources: Mapping[str, Any]
-    """The user's resources, read-only: backends patch copies (``Rendered.patch``)."""
+    """The user's resources that exist this deploy, as written, read-only: backends patch copies."""
+    view: DeployView
+    """The template as this deploy sees it: backends read the user's values through it."""
+    cloud_map_names: Mapping[str, str] = field(default_factory=dict)
+    """Lowercased names of the template's Cloud Map services in the namespace -> their logical IDs."""
     warnings: list[str] = field(default_factory=list)

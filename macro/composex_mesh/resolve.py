@@ -7,20 +7,25 @@ it; and the edges (who may call whom, on which port). Every problem is collected
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from . import model
 from .checks import check_routes
+from .deploy_view import NO_VALUE, DeployView, Unknown, logical_id_of
+from .deploy_view import is_intrinsic as _is_intrinsic
 from .errors import ErrorCollector
 from .fields import did_you_mean
-from .parse import is_intrinsic
+from .parse import describe
 from .plan import (
     EcsTarget,
     Edge,
     Namespace,
     NodePlan,
     Plan,
+    PortMapping,
     RoleRef,
     RouterPlan,
     ServicePlan,
@@ -36,66 +41,45 @@ TASK_DEFINITION_TYPE = "AWS::ECS::TaskDefinition"
 ROLE_TYPE = "AWS::IAM::Role"
 SECURITY_GROUP_TYPE = "AWS::EC2::SecurityGroup"
 _APP_PROTOCOLS = {"http": "http", "http2": "http2", "grpc": "grpc"}
+_PORT_TEXT = re.compile(r"^[0-9]{1,5}$")
 
-
-def ref_target(value: Any) -> str | None:
-    """The logical ID a ``Ref`` or ``Fn::GetAtt`` points at, else None."""
-    if not isinstance(value, Mapping) or len(value) != 1:
-        return None
-    if "Ref" in value and isinstance(value["Ref"], str):
-        return value["Ref"]
-    attribute = value.get("Fn::GetAtt")
-    if isinstance(attribute, list) and attribute and isinstance(attribute[0], str):
-        return attribute[0]
-    if isinstance(attribute, str):
-        return attribute.split(".", 1)[0]
-    return None
+ref_target = logical_id_of
+"""The logical ID a ``Ref`` or ``Fn::GetAtt`` points at (kept for the tests; see ``deploy_view``)."""
 
 
 class Resolver:
-    """Builds the plan; one instance per expansion."""
+    """Builds the plan; one instance per expansion. Every template value is read through ``view``."""
 
-    def __init__(
-        self,
-        section: model.Section,
-        fragment: Mapping[str, Any],
-        parameter_values: Mapping[str, Any],
-        region: str,
-        errors: ErrorCollector,
-    ) -> None:
+    def __init__(self, section: model.Section, view: DeployView, region: str, errors: ErrorCollector) -> None:
         self.section = section
-        resources = fragment.get("Resources")
-        self.resources: Mapping[str, Any] = resources if isinstance(resources, Mapping) else {}
-        self.parameter_values = parameter_values
+        self.view = view
+        self.resources: Mapping[str, Any] = view.resources
         self.region = region
         self.errors = errors
         self.warnings: list[str] = []
         self.app_mesh = section.backend == "AppMesh"
         """App Mesh patches the task definition and reads the service's Cloud Map registration; Service Connect not."""
+        self.omitted: dict[str, str] = {}
+        """Nodes left out this deploy (their ECS service does not exist) -> why."""
 
     # -- template helpers -------------------------------------------------------------------------------
 
     def properties(self, logical_id: str) -> Mapping[str, Any]:
-        resource = self.resources.get(logical_id)
-        props = resource.get("Properties") if isinstance(resource, Mapping) else None
-        return props if isinstance(props, Mapping) else {}
+        return self.view.properties(logical_id)
 
     def type_of(self, logical_id: str) -> str | None:
-        resource = self.resources.get(logical_id)
-        kind = resource.get("Type") if isinstance(resource, Mapping) else None
-        return kind if isinstance(kind, str) else None
-
-    def literal(self, value: Any) -> Any:
-        """A ``Ref`` to a template parameter with a known value becomes that value."""
-        name = value.get("Ref") if isinstance(value, Mapping) and len(value) == 1 else None
-        if isinstance(name, str) and name in self.parameter_values:
-            return self.parameter_values[name]
-        return value
+        return self.view.type_of(logical_id)
 
     def _check_type(self, path: str, logical_id: str, expected: str) -> bool:
+        absent = self.view.absent_reason(logical_id)
+        if absent is not None:
+            self.errors.add(
+                path, f"'{logical_id}' {absent}: it does not exist. Make it unconditional, or name another."
+            )
+            return False
         actual = self.type_of(logical_id)
         if logical_id not in self.resources:
-            hint = did_you_mean(logical_id, [key for key in self.resources if self.type_of(key) == expected])
+            hint = did_you_mean(logical_id, self.view.of_type(expected))
             self.errors.add(path, f"'{logical_id}' is not a logical ID in Resources; expected an {expected}.{hint}")
             return False
         if actual != expected:
@@ -109,17 +93,21 @@ class Resolver:
     def resolve(self) -> Plan | None:
         namespace = self._namespace()
         nodes = self._nodes(namespace)
+        section = self._without_omitted()
+        self.section = section
+        nodes = {name: dataclasses.replace(plan, node=section.nodes[name]) for name, plan in nodes.items()}
         routers = self._routers(nodes)
-        services = self._services(namespace, nodes)
+        cloud_map_names = self._cloud_map_names(namespace) if namespace is not None else {}
+        services = self._services(namespace, nodes, cloud_map_names)
         if self.errors or namespace is None:
             return None
         edges = self._edges(nodes, routers)
-        used = {service.router for service in self.section.services.values()}
+        used = {service.router for service in section.services.values()}
         for name in routers:
             if name not in used:
                 self.warnings.append(f"[Routers.{name}] no service uses this router: nothing can reach its routes.")
         return Plan(
-            section=self.section,
+            section=section,
             namespace=namespace,
             nodes=nodes,
             routers=routers,
@@ -127,24 +115,38 @@ class Resolver:
             edges=edges,
             region=self.region,
             resources=self.resources,
+            view=self.view,
+            cloud_map_names=cloud_map_names,
             warnings=self.warnings,
         )
 
     def _namespace(self) -> Namespace | None:
         given = self.section.namespace
         if isinstance(given, model.NamespaceRef):
-            return Namespace(id=given.id, name=given.name)
+            return Namespace(id=self.view.deployed(given.id), name=given.name)
         if isinstance(given, str):
             if not self._check_type("Namespace", given, NAMESPACE_TYPE):
                 return None
             return self._template_namespace(given)
-        found = sorted(key for key in self.resources if self.type_of(key) == NAMESPACE_TYPE)
+        found = sorted(self.view.of_type(NAMESPACE_TYPE))
         if len(found) == 1:
             return self._template_namespace(found[0])
+        absent = sorted(
+            key
+            for key, resource in self.view.all_resources.items()
+            if key not in self.resources and isinstance(resource, Mapping) and resource.get("Type") == NAMESPACE_TYPE
+        )
         if not found:
+            conditional = (
+                f" ({', '.join(absent)} {'has a Condition that is' if len(absent) == 1 else 'have Conditions that are'}"
+                " false in this deploy)"
+                if absent
+                else ""
+            )
             self.errors.add(
                 "Namespace",
-                f"is required: Resources has no {NAMESPACE_TYPE}. Add one, or give {{Id, Name}} of one made elsewhere.",
+                f"is required: Resources has no {NAMESPACE_TYPE}{conditional}. Add one, or give {{Id, Name}} of one "
+                "made elsewhere.",
             )
         else:
             self.errors.add(
@@ -153,11 +155,17 @@ class Resolver:
         return None
 
     def _template_namespace(self, logical_id: str) -> Namespace | None:
-        name = self.literal(self.properties(logical_id).get("Name"))
+        name = self._name_of(logical_id)
         if not _is_value(name):
             self.errors.add("Namespace", f"namespace '{logical_id}' needs a Name: a string or an intrinsic function.")
             return None
         return Namespace(id={"Fn::GetAtt": [logical_id, "Id"]}, name=name, logical_id=logical_id)
+
+    def _name_of(self, logical_id: str) -> Any:
+        """A resource's Name: its literal value this deploy where known, else as written (passed on)."""
+        written = self.properties(logical_id).get("Name")
+        value = self.view.known(written)
+        return written if isinstance(value, Unknown) else value
 
     def _nodes(self, namespace: Namespace | None) -> dict[str, NodePlan]:
         plans: dict[str, NodePlan] = {}
@@ -167,15 +175,16 @@ class Resolver:
             if node.service is not None and node.hostname is None:
                 plan = self._ecs_node(name, node, path, namespace, owners)
             elif node.hostname is not None and node.service is None:
+                groups = (
+                    self._extra_group(f"{path}.SecurityGroups[{index}]", group)
+                    for index, group in enumerate(node.security_groups)
+                )
                 plan = NodePlan(
                     name=name,
                     stem=pascal(name),
                     node=node,
                     listeners=node.listeners or (),
-                    security_groups=tuple(
-                        self._dns_node_group(f"{path}.SecurityGroups[{i}]", group)
-                        for i, group in enumerate(node.security_groups)
-                    ),
+                    security_groups=tuple(group for group in groups if group is not NO_VALUE),
                 )
             else:
                 continue
@@ -183,8 +192,17 @@ class Resolver:
                 plans[name] = plan
         return plans
 
-    def _dns_node_group(self, path: str, group: Value) -> Value:
+    def _extra_group(self, path: str, group: Value) -> Value:
+        """A security group the section names (DNS nodes, External services): a logical ID, an sg- ID or an
+        intrinsic; ``NO_VALUE`` when it does not exist this deploy (with a warning)."""
+        group = self.view.deployed(group)
+        if group is NO_VALUE:
+            return NO_VALUE
         if isinstance(group, str):
+            absent = self.view.absent_reason(group)
+            if absent is not None:
+                self.warnings.append(f"[{path}] security group '{group}' {absent}: no ingress rules are made to it.")
+                return NO_VALUE
             if self.type_of(group) == SECURITY_GROUP_TYPE:
                 return {"Fn::GetAtt": [group, "GroupId"]}
             if group.startswith("sg-"):
@@ -194,13 +212,37 @@ class Resolver:
                 self.errors.add(path, f"'{group}' is {found}; expected an {SECURITY_GROUP_TYPE}.")
             else:
                 self.errors.add(path, f"'{group}' is neither a security group in Resources nor an sg- ID.")
+            return group
+        return self._group_value(path, group)
+
+    def _group_value(self, path: str, group: Value) -> Value:
+        """An intrinsic naming a security group; one that points at a resource absent this deploy is an error."""
+        target = logical_id_of(group)
+        absent = self.view.absent_reason(target) if target is not None else None
+        if target is not None and absent is not None:
+            self.errors.add(
+                path,
+                f"names security group '{target}', which {absent}: guard it with the same Condition "
+                f"(!If [{self._condition_of(target)}, !Ref {target}, !Ref AWS::NoValue]).",
+            )
+            return NO_VALUE
+        if target is not None and self.type_of(target) == SECURITY_GROUP_TYPE:
+            return {"Fn::GetAtt": [target, "GroupId"]}
         return group
+
+    def _condition_of(self, logical_id: str) -> str:
+        resource = self.view.all_resources.get(logical_id)
+        return str(resource.get("Condition")) if isinstance(resource, Mapping) else ""
 
     def _ecs_node(
         self, name: str, node: model.Node, path: str, namespace: Namespace | None, owners: dict[str, str]
     ) -> NodePlan | None:
         service_id = node.service
         assert service_id is not None
+        absent = self.view.absent_reason(service_id)
+        if absent is not None:
+            self.omitted[name] = f"its ECS service '{service_id}' {absent}"
+            return None
         if not self._check_type(f"{path}.Service", service_id, ECS_SERVICE_TYPE):
             return None
         if service_id in owners:
@@ -218,7 +260,14 @@ class Resolver:
             )
             return None
         service = self.properties(service_id)
-        task_id = ref_target(service.get("TaskDefinition"))
+        task_id = logical_id_of(service.get("TaskDefinition"))
+        if task_id is not None and self.view.absent_reason(task_id) is not None:
+            self.errors.add(
+                f"{path}.Service",
+                f"the task definition '{task_id}' of ECS service '{service_id}' {self.view.absent_reason(task_id)}, "
+                "but the service exists: give both the same Condition.",
+            )
+            return None
         if task_id is None or self.type_of(task_id) != TASK_DEFINITION_TYPE:
             self.errors.add(
                 f"{path}.Service",
@@ -234,20 +283,27 @@ class Resolver:
             )
             return None
         owners[task_id] = name
-        conditional = [key for key in (service_id, task_id) if "Condition" in self.resources[key]]
-        if conditional:
+        if self.app_mesh and self._service_connect_enabled(service):
             self.errors.add(
                 f"{path}.Service",
-                f"'{conditional[0]}' has a Condition; the mesh cannot follow conditional resources yet. "
-                "Make the node's ECS service and task definition unconditional, or leave the node out.",
+                f"ECS service '{service_id}' has Service Connect turned on (ServiceConnectConfiguration); an ECS "
+                "service cannot be in a mesh and a Service Connect namespace at once. Remove its "
+                "ServiceConnectConfiguration (or set Enabled: false), or use Backend: ServiceConnect.",
             )
             return None
         task = self.properties(task_id)
-        if self.literal(task.get("NetworkMode")) != "awsvpc":
+        task_path = f"Resources.{task_id}.Properties"
+        network_mode = self.view.require(
+            task.get("NetworkMode"), f"{task_path}.NetworkMode", "NetworkMode", "write awsvpc, or !Ref a parameter"
+        )
+        if "NetworkMode" in task and network_mode is None:
+            return None
+        if network_mode != "awsvpc":
+            shown = repr(network_mode) if not _is_intrinsic(task.get("NetworkMode")) else "its parameter's value"
             self.errors.add(
                 f"{path}.Service",
                 f"task definition '{task_id}' must use NetworkMode: awsvpc (App Mesh and Service Connect need it), "
-                f"not {task.get('NetworkMode', 'the default bridge')!r}.",
+                f"not {shown if 'NetworkMode' in task else repr('the default bridge')}.",
             )
             return None
         if self.app_mesh and "ProxyConfiguration" in task:
@@ -257,19 +313,27 @@ class Resolver:
                 "Remove it (and its proxy container).",
             )
             return None
-        container = self._container(name, node, path, task_id, task)
-        if container is None:
+        found = self._container(node, path, task_id)
+        if found is None:
             return None
-        listeners = node.listeners if node.listeners is not None else self._derived_listeners(container)
+        index, container_name, container = found
+        mappings = self._port_mappings(f"{task_path}.ContainerDefinitions[{index}]", container)
+        if mappings is None:
+            return None
+        listeners = node.listeners if node.listeners is not None else _derived_listeners(mappings)
         registry_id, cloud_map_name, namespace_name = self._registry(name, path, service_id, service, namespace)
+        family = self.view.known(task.get("Family"))
         ecs = EcsTarget(
             service_id=service_id,
             task_definition_id=task_id,
-            container_name=container["Name"],
+            container_name=container_name,
+            container_index=index,
             task_role=self._role(task.get("TaskRoleArn")),
             execution_role=self._role(task.get("ExecutionRoleArn")),
             registry_id=registry_id,
             cloud_map_name=cloud_map_name,
+            port_mappings=mappings,
+            family=family if isinstance(family, str) else None,
         )
         return NodePlan(
             name=name,
@@ -281,26 +345,46 @@ class Resolver:
             namespace_name=namespace_name,
         )
 
-    def _container(
-        self, name: str, node: model.Node, path: str, task_id: str, task: Mapping[str, Any]
-    ) -> Mapping[str, Any] | None:
-        definitions = task.get("ContainerDefinitions")
-        if not isinstance(definitions, list) or not all(
-            isinstance(item, Mapping) and isinstance(item.get("Name"), str) for item in definitions
-        ):
+    def _service_connect_enabled(self, service: Mapping[str, Any]) -> bool:
+        config = service.get("ServiceConnectConfiguration")
+        if config is None:
+            return False
+        enabled = self.view.known(config.get("Enabled")) if isinstance(config, Mapping) else True
+        return not (enabled is False or (isinstance(enabled, str) and enabled.lower() == "false"))
+
+    def _container(self, node: model.Node, path: str, task_id: str) -> tuple[int, str, Mapping[str, Any]] | None:
+        """The node's application container: (its index as written, its Name, the container as deployed)."""
+        definitions_path = f"Resources.{task_id}.Properties.ContainerDefinitions"
+        written = self.view.raw_at(self.resources[task_id], ("Properties",))
+        written = written.get("ContainerDefinitions") if isinstance(written, Mapping) else None
+        written = self.view.raw_at(written, ()) if written is not None else None
+        if not isinstance(written, list):
             self.errors.add(
-                f"{path}.Service",
-                f"task definition '{task_id}' must list its ContainerDefinitions literally, each with a Name.",
+                definitions_path,
+                f"must be a list of container definitions, not {describe(written)}; Fn::If on its items is fine.",
             )
             return None
-        names = [item["Name"] for item in definitions]
-        malformed = [item["Name"] for item in definitions if not isinstance(item.get("DependsOn", []), list)]
-        if malformed:
-            self.errors.add(
-                f"{path}.Service",
-                f"container '{malformed[0]}' of task definition '{task_id}' has a DependsOn that is not a list.",
+        containers: list[tuple[int, str, Mapping[str, Any]]] = []
+        for index, item in self.view.items(written):
+            item_path = f"{definitions_path}[{index}]"
+            if not isinstance(item, Mapping) or _is_intrinsic(item):
+                self.errors.add(item_path, f"must be a container definition (a mapping), not {describe(item)}.")
+                return None
+            container_name = self.view.require(
+                item.get("Name"), f"{item_path}.Name", "the container's Name", "write it, or !Ref a parameter"
             )
-            return None
+            if not isinstance(container_name, str) or not container_name:
+                if container_name is not None:
+                    self.errors.add(f"{item_path}.Name", "must be a non-empty string.")
+                return None
+            if not isinstance(item.get("DependsOn", []), list):
+                self.errors.add(
+                    f"{path}.Service",
+                    f"container '{container_name}' of task definition '{task_id}' has a DependsOn that is not a list.",
+                )
+                return None
+            containers.append((index, container_name, item))
+        names = [container_name for _, container_name, _ in containers]
         if self.app_mesh and "envoy" in names:
             self.errors.add(
                 f"{path}.Service",
@@ -311,32 +395,75 @@ class Resolver:
             if node.container not in names:
                 self.errors.add(
                     f"{path}.Container",
-                    f"'{node.container}' is not a container of task definition '{task_id}' ({', '.join(names)}).",
+                    f"'{node.container}' is not a container of task definition '{task_id}' in this deploy "
+                    f"({', '.join(names) or 'none'}).",
                 )
                 return None
-            return definitions[names.index(node.container)]  # type: ignore[no-any-return]
-        if len(definitions) != 1:
+            return containers[names.index(node.container)]
+        if len(containers) != 1:
             self.errors.add(
                 f"{path}.Container",
                 f"is required: task definition '{task_id}' has {len(names)} containers ({', '.join(names)}).",
             )
             return None
-        return definitions[0]  # type: ignore[no-any-return]
+        return containers[0]
 
-    def _derived_listeners(self, container: Mapping[str, Any]) -> tuple[model.Listener, ...]:
-        listeners: list[model.Listener] = []
-        for mapping in container.get("PortMappings") or ():
-            if not isinstance(mapping, Mapping):
+    def _port_mappings(self, container_path: str, container: Mapping[str, Any]) -> tuple[PortMapping, ...] | None:
+        """The container's port mappings as deployed; a value ECS would refuse is an error at its path."""
+        if "PortMappings" not in container:
+            return ()
+        path = f"{container_path}.PortMappings"
+        written = container["PortMappings"]
+        value = self.view.known(written) if _is_intrinsic(written) else written
+        if not isinstance(value, list) or _is_intrinsic(written):
+            shown = "a value that is not a list" if _is_intrinsic(written) else describe(written)
+            self.errors.add(
+                path,
+                f"must be a list of port mappings ({{ContainerPort: 8080}}), not {shown}: write the list itself "
+                "(Fn::If on the list or on its items is fine).",
+            )
+            return None
+        mappings: list[PortMapping] = []
+        failed = False
+        for index, item in self.view.items(written):
+            item_path = f"{path}[{index}]"
+            if not isinstance(item, Mapping) or _is_intrinsic(item):
+                self.errors.add(item_path, f"must be a port mapping ({{ContainerPort: 8080}}), not {describe(item)}.")
+                failed = True
                 continue
-            port = self.literal(mapping.get("ContainerPort"))
-            if isinstance(port, str) and port.isdigit():
-                port = int(port)
-            if not isinstance(port, int) or str(mapping.get("Protocol", "tcp")).lower() != "tcp":
+            if "ContainerPort" not in item:
+                continue  # a ContainerPortRange, for instance: not a port the mesh listens on
+            port = self._container_port(f"{item_path}.ContainerPort", item["ContainerPort"])
+            if port is None:
+                failed = True
                 continue
-            protocol = _APP_PROTOCOLS.get(str(mapping.get("AppProtocol", "")).lower(), "tcp")
-            if all(listener.port != port for listener in listeners):
-                listeners.append(model.Listener(port=port, protocol=protocol))  # type: ignore[arg-type]
-        return tuple(listeners)
+            protocol = self.view.known(item.get("Protocol", "tcp"))
+            app_protocol = self.view.known(item.get("AppProtocol"))
+            mappings.append(
+                PortMapping(
+                    index=index,
+                    port=port,
+                    protocol=protocol.lower() if isinstance(protocol, str) else "tcp",
+                    app_protocol=app_protocol.lower() if isinstance(app_protocol, str) else None,
+                    name=item.get("Name"),
+                )
+            )
+        return None if failed else tuple(mappings)
+
+    def _container_port(self, path: str, written: Any) -> int | None:
+        value = self.view.require(written, path, "ContainerPort", "write the port number, or !Ref a parameter")
+        if value is None:
+            return None
+        number: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and _PORT_TEXT.match(value):
+            number = int(value)
+        if number is None or not 1 <= number <= 65535:
+            shown = "the value of its parameter" if _is_intrinsic(written) else describe(written)
+            self.errors.add(path, f"must be a port number from 1 to 65535, not {shown}.")
+            return None
+        return number
 
     def _registry(
         self, name: str, path: str, service_id: str, service: Mapping[str, Any], namespace: Namespace | None
@@ -346,7 +473,15 @@ class Resolver:
         if not registries or not self.app_mesh:  # Service Connect makes its own Cloud Map services
             return None, name, namespace_name
         first = registries[0] if isinstance(registries, list) and registries else None
-        registry_id = ref_target(first.get("RegistryArn")) if isinstance(first, Mapping) else None
+        registry_id = logical_id_of(first.get("RegistryArn")) if isinstance(first, Mapping) else None
+        absent = self.view.absent_reason(registry_id) if registry_id is not None else None
+        if absent is not None:
+            self.errors.add(
+                f"{path}.Service",
+                f"ECS service '{service_id}' registers with Cloud Map service '{registry_id}', which {absent}: "
+                "give the ServiceRegistries entry the same Condition (!If [..., ..., !Ref AWS::NoValue]).",
+            )
+            return None, None, namespace_name
         if registry_id is None or self.type_of(registry_id) != CLOUD_MAP_SERVICE_TYPE:
             self.errors.add(
                 f"{path}.Service",
@@ -355,9 +490,9 @@ class Resolver:
                 "(!GetAtt X.Arn), or remove ServiceRegistries and the macro makes one.",
             )
             return None, None, namespace_name
-        own_namespace = ref_target(self.properties(registry_id).get("NamespaceId"))
+        own_namespace = logical_id_of(_cloud_map_namespace(self.properties(registry_id)))
         if own_namespace is not None and self.type_of(own_namespace) == NAMESPACE_TYPE:
-            namespace_name = self.literal(self.properties(own_namespace).get("Name"))
+            namespace_name = self._name_of(own_namespace)
             reported = namespace is None or own_namespace == namespace.logical_id  # [Namespace] says it already
             if not _is_value(namespace_name) and not reported:
                 self.errors.add(
@@ -368,9 +503,9 @@ class Resolver:
         return registry_id, {"Fn::GetAtt": [registry_id, "Name"]}, namespace_name
 
     def _role(self, value: Any) -> RoleRef:
-        if value is None:
+        if value is None:  # absent, or an Fn::If whose taken branch is AWS::NoValue
             return RoleRef(logical_id=None, create=True)
-        target = ref_target(value)
+        target = logical_id_of(value)
         if target is not None and self.type_of(target) == ROLE_TYPE:
             return RoleRef(logical_id=target)
         return RoleRef(logical_id=None)
@@ -378,17 +513,19 @@ class Resolver:
     def _service_groups(self, path: str, service_id: str, service: Mapping[str, Any]) -> tuple[Value, ...]:
         network = service.get("NetworkConfiguration")
         awsvpc = network.get("AwsvpcConfiguration") if isinstance(network, Mapping) else None
-        groups = self.literal(awsvpc.get("SecurityGroups")) if isinstance(awsvpc, Mapping) else None
+        groups = awsvpc.get("SecurityGroups") if isinstance(awsvpc, Mapping) else None
+        if _is_intrinsic(groups):  # a List<AWS::EC2::SecurityGroup::Id> parameter, say
+            known = self.view.known(groups)
+            groups = known if isinstance(known, list) else groups
         if not isinstance(groups, list):
             if groups is not None:
                 self.warnings.append(
-                    f"[{path}.Service] the security groups of '{service_id}' are not a literal list; "
-                    "no ingress rules are made for this node."
+                    f"[{path}.Service] the security groups of '{service_id}' are not a list the macro can read "
+                    "(a list, or a parameter with a value); no ingress rules are made for this node."
                 )
             return ()
         normalized: list[Value] = []
-        for group in groups:
-            group = self.literal(group)
+        for index, group in enumerate(groups):
             if not _is_value(group):
                 self.errors.add(
                     f"{path}.Service",
@@ -396,12 +533,71 @@ class Resolver:
                     "function.",
                 )
                 continue
-            target = ref_target(group)
-            if target is not None and self.type_of(target) == SECURITY_GROUP_TYPE:
-                group = {"Fn::GetAtt": [target, "GroupId"]}
-            if group not in normalized:
+            group = self._group_value(
+                f"Resources.{service_id}.Properties.NetworkConfiguration.AwsvpcConfiguration.SecurityGroups[{index}]",
+                group,
+            )
+            if group is not NO_VALUE and all(not self.view.same(group, other) for other in normalized):
                 normalized.append(group)
         return tuple(normalized)
+
+    # -- conditional nodes ------------------------------------------------------------------------------
+
+    def _without_omitted(self) -> model.Section:
+        """The section without the nodes whose ECS service does not exist, nor what needs them (SPEC §7)."""
+        if not self.omitted:
+            return self.section
+        section = self.section
+        services = {
+            name: service
+            for name, service in section.services.items()
+            if service.node is None or service.node not in self.omitted
+        }
+        gone_services = sorted(set(section.services) - set(services))
+        routers: dict[str, model.Router] = {}
+        for router_name, router in section.routers.items():
+            routes = []
+            for index, route in enumerate(router.routes):
+                targets = {node: weight for node, weight in route.targets.items() if node not in self.omitted}
+                if targets != route.targets and not any(weight > 0 for weight in targets.values()):
+                    left_out = ", ".join(sorted(set(route.targets) - set(targets)))
+                    self.errors.add(
+                        f"Routers.{router_name}.Routes[{index}].Targets",
+                        f"has no target above weight 0 in this deploy: {left_out} "
+                        f"{'is' if ',' not in left_out else 'are'} left out (see the warnings). Give weight to a "
+                        "node that exists this deploy, or give the router's consumers the same Condition.",
+                    )
+                routes.append(dataclasses.replace(route, targets=targets))
+            routers[router_name] = dataclasses.replace(router, routes=tuple(routes))
+        nodes = {}
+        for node_name, node in section.nodes.items():
+            if node_name in self.omitted:
+                continue
+            backends = tuple(backend for backend in node.backends if backend not in gone_services)
+            nodes[node_name] = dataclasses.replace(node, backends=backends) if backends != node.backends else node
+        for node_name, reason in self.omitted.items():
+            provided = [name for name in gone_services if section.services[name].node == node_name]
+            targeted = sorted(
+                f"Routers.{router_name}.Routes[{index}]"
+                for router_name, router in section.routers.items()
+                for index, route in enumerate(router.routes)
+                if node_name in route.targets
+            )
+            consumers = sorted(
+                other
+                for other, node in section.nodes.items()
+                if other != node_name and set(node.backends) & set(provided)
+            )
+            also = [
+                *(f"service {name}" for name in provided),
+                *(f"the target of {where}" for where in targeted),
+                *(f"the backend of node {name}" for name in consumers),
+            ]
+            self.warnings.append(
+                f"[Nodes.{node_name}] left out of this deploy: {reason}."
+                + (f" Left out with it: {', '.join(also)}." if also else "")
+            )
+        return dataclasses.replace(section, nodes=nodes, routers=routers, services=services)
 
     def _routers(self, nodes: Mapping[str, NodePlan]) -> dict[str, RouterPlan]:
         plans: dict[str, RouterPlan] = {}
@@ -451,10 +647,14 @@ class Resolver:
                         f"router '{router.name}' routes {protocol}.",
                     )
 
-    def _services(self, namespace: Namespace | None, nodes: Mapping[str, NodePlan]) -> dict[str, ServicePlan]:
+    def _services(
+        self, namespace: Namespace | None, nodes: Mapping[str, NodePlan], cloud_map_names: Mapping[str, str]
+    ) -> dict[str, ServicePlan]:
         if namespace is None:
             return {}
-        answered = self._answered_names(namespace, nodes)
+        answered = set(cloud_map_names) | {
+            plan.name.lower() for plan in nodes.values() if plan.ecs is not None and plan.ecs.registry_id is None
+        }
         plans: dict[str, ServicePlan] = {}
         seen: dict[str, str] = {}
         for name, service in self.section.services.items():
@@ -493,25 +693,20 @@ class Resolver:
             )
         return plans
 
-    def _answered_names(self, namespace: Namespace, nodes: Mapping[str, NodePlan]) -> set[str]:
-        """Names (first labels) that a real Cloud Map service in the namespace answers."""
-        names: set[str] = set()
-        for logical_id in self.resources:
-            if self.type_of(logical_id) != CLOUD_MAP_SERVICE_TYPE:
-                continue
+    def _cloud_map_names(self, namespace: Namespace) -> dict[str, str]:
+        """Lowercased names of the template's Cloud Map services in the namespace -> their logical IDs.
+
+        A Cloud Map service is in the namespace when its ``NamespaceId`` or ``DnsConfig.NamespaceId`` names it
+        (``Ref``, ``Fn::GetAtt .Id``, or the same value as the ``Id`` of ``{Id, Name}``); its ``Name`` may come
+        from a parameter.
+        """
+        names: dict[str, str] = {}
+        expected = ("resource", namespace.logical_id) if namespace.logical_id else self.view.identity(namespace.id)
+        for logical_id in self.view.of_type(CLOUD_MAP_SERVICE_TYPE):
             props = self.properties(logical_id)
-            namespace_id = props.get("NamespaceId")
-            in_namespace = (
-                ref_target(namespace_id) == namespace.logical_id
-                if namespace.logical_id
-                else namespace_id == namespace.id
-            )
-            name = self.literal(props.get("Name"))
-            if in_namespace and isinstance(name, str):
-                names.add(name.lower())
-        for plan in nodes.values():
-            if plan.ecs is not None and plan.ecs.registry_id is None:
-                names.add(plan.name.lower())
+            name = self.view.known(props.get("Name"))
+            if isinstance(name, str) and self.view.identity(_cloud_map_namespace(props)) == expected:
+                names.setdefault(name.lower(), logical_id)
         return names
 
     def _edges(self, nodes: Mapping[str, NodePlan], routers: Mapping[str, RouterPlan]) -> tuple[Edge, ...]:
@@ -539,7 +734,27 @@ class Resolver:
 
 def _is_value(value: Any) -> bool:
     """A non-empty string or an intrinsic function: what a generated resource can take from the template."""
-    return (isinstance(value, str) and bool(value)) or is_intrinsic(value)
+    return (isinstance(value, str) and bool(value)) or _is_intrinsic(value)
+
+
+def _cloud_map_namespace(props: Mapping[str, Any]) -> Any:
+    """The namespace a Cloud Map service names: its ``NamespaceId``, else its ``DnsConfig.NamespaceId``."""
+    if "NamespaceId" in props:
+        return props["NamespaceId"]
+    dns = props.get("DnsConfig")
+    return dns.get("NamespaceId") if isinstance(dns, Mapping) else None
+
+
+def _derived_listeners(mappings: tuple[PortMapping, ...]) -> tuple[model.Listener, ...]:
+    """One listener per tcp port mapping: its AppProtocol (http, http2, grpc), else tcp."""
+    listeners: list[model.Listener] = []
+    for mapping in mappings:
+        if mapping.protocol != "tcp":
+            continue
+        protocol = _APP_PROTOCOLS.get(mapping.app_protocol or "", "tcp")
+        if all(listener.port != mapping.port for listener in listeners):
+            listeners.append(model.Listener(port=mapping.port, protocol=protocol))  # type: ignore[arg-type]
+    return tuple(listeners)
 
 
 def _is_string_list(value: Any) -> bool:

@@ -48,10 +48,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from composex_mesh import SECTION_KEY, model
+from composex_mesh.deploy_view import logical_id_of as ref_target
 from composex_mesh.errors import MAX_LISTED, InvalidSectionError
 from composex_mesh.fields import fields_of
 from composex_mesh.handler import lambda_handler
-from composex_mesh.resolve import ref_target
 from composex_mesh.transform import Context, expand
 
 PREFIX = re.compile(rf"^Invalid {re.escape(SECTION_KEY)} section\. Number of errors found: (\d+)\. ")

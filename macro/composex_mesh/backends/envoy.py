@@ -6,11 +6,13 @@ port; the APPMESH proxy configuration sends the app's traffic through it; every 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from troposphere import iam
 
 from .. import envoy_images
+from ..deploy_view import DeployView
 from ..errors import ErrorCollector
 from ..jsoncopy import deepcopy
 from ..plan import NodePlan, Plan, RoleRef
@@ -24,6 +26,15 @@ PROXY_EGRESS_PORT = "15001"
 EGRESS_IGNORED_IPS = "169.254.170.2,169.254.169.254"
 DEFAULT_ADMIN_PORT = "9901"
 XRAY_PORT = 2000
+XRAY_DAEMON_IMAGE_NAME = "aws-xray-daemon"
+XRAY_DAEMON_ACTIONS = (
+    "xray:GetSamplingRules",
+    "xray:GetSamplingStatisticSummaries",
+    "xray:GetSamplingTargets",
+    "xray:PutTelemetryRecords",
+    "xray:PutTraceSegments",
+)
+"""The actions of AWS's managed policy AWSXRayDaemonWriteAccess, granted on the task role, not the policy."""
 
 
 def render_envoy(plan: Plan, node: NodePlan, virtual_node_id: str, rendered: Rendered, errors: ErrorCollector) -> None:
@@ -38,19 +49,26 @@ def render_envoy(plan: Plan, node: NodePlan, virtual_node_id: str, rendered: Ren
             "Give the node Listeners, or its container a port mapping.",
         )
         return
+    view = plan.view
     task = rendered.patch(ecs.task_definition_id, plan.resources[ecs.task_definition_id])
-    properties = task["Properties"]
-    containers: list[dict[str, Any]] = properties["ContainerDefinitions"]
-    app = next(item for item in containers if item.get("Name") == ecs.container_name)
+    properties = view.raw_at(task, ("Properties",))
+    deployed = view.properties(ecs.task_definition_id)
+    containers: list[dict[str, Any]] = view.raw_at(properties, ("ContainerDefinitions",))
+    app = view.raw_at(containers, (ecs.container_index,))
     envoy_settings = plan.section.envoy
     tracing = envoy_settings.tracing == "XRay"
-    for container in containers:
-        # A FireLens log router starts before envoy (envoy may log through it): it must not wait for envoy.
-        if "FirelensConfiguration" not in container:
-            add_container_dependency(container, ENVOY_CONTAINER, "HEALTHY")
-    containers.append(_envoy_container(plan, node, virtual_node_id, app, properties, tracing))
-    if tracing:
-        containers.append(_xray_container(app, properties))
+    daemon_index, existing_daemon = _xray_daemon(view.items(deployed.get("ContainerDefinitions")), view)
+    if not tracing:
+        daemon_index, existing_daemon = None, None
+    for index, container in view.items(containers):
+        # A FireLens log router starts before envoy (envoy may log through it), and envoy waits for an X-Ray daemon
+        # the task already runs: neither waits for envoy.
+        if "FirelensConfiguration" not in container and index != daemon_index:
+            add_container_dependency(view.raw_at(containers, (index,)), ENVOY_CONTAINER, "HEALTHY")
+    daemon_name = existing_daemon if existing_daemon is not None else XRAY_CONTAINER
+    containers.append(_envoy_container(plan, node, virtual_node_id, app, deployed, daemon_name if tracing else None))
+    if tracing and existing_daemon is None:
+        containers.append(_xray_container(app, deployed))
     properties["ProxyConfiguration"] = _proxy_configuration(node)
 
     task_role_id = _role_id(ecs.task_role, f"{node.stem}TaskRole", plan, origin, rendered, errors)
@@ -72,7 +90,7 @@ def render_envoy(plan: Plan, node: NodePlan, virtual_node_id: str, rendered: Ren
                 {
                     "Sid": "XRayDaemonWritesTraces",
                     "Effect": "Allow",
-                    "Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+                    "Action": list(XRAY_DAEMON_ACTIONS),
                     "Resource": ["*"],
                 }
             )
@@ -99,9 +117,29 @@ def add_container_dependency(container: dict[str, Any], name: str, condition: st
         depends.append({"ContainerName": name, "Condition": condition})
 
 
+def _xray_daemon(containers: list[tuple[int, Any]], view: DeployView) -> tuple[int | None, Any]:
+    """(index, Name as written) of a container that already runs the X-Ray daemon: an ``aws-xray-daemon`` image,
+    or a container that maps UDP 2000; else (None, None)."""
+    for index, container in containers:
+        if not isinstance(container, Mapping):
+            continue
+        image = view.known(container.get("Image"))
+        udp_2000 = any(
+            isinstance(item, Mapping)
+            and str(view.known(item.get("ContainerPort"))) == str(XRAY_PORT)
+            and str(view.known(item.get("Protocol", "tcp"))).lower() == "udp"
+            for _, item in view.items(container.get("PortMappings"))
+        )
+        if (isinstance(image, str) and XRAY_DAEMON_IMAGE_NAME in image) or udp_2000:
+            return index, container.get("Name")
+    return None, None
+
+
 def _envoy_container(
-    plan: Plan, node: NodePlan, virtual_node_id: str, app: dict[str, Any], task: dict[str, Any], tracing: bool
+    plan: Plan, node: NodePlan, virtual_node_id: str, app: dict[str, Any], task: Mapping[str, Any], daemon: Any
 ) -> dict[str, Any]:
+    """The envoy container; ``daemon``: the Name of the X-Ray daemon container when tracing, else None."""
+    tracing = daemon is not None
     settings = plan.section.envoy
     environment = {
         "APPMESH_RESOURCE_ARN": {"Ref": virtual_node_id},
@@ -135,11 +173,11 @@ def _envoy_container(
     if log is not None:
         container["LogConfiguration"] = log
     if tracing:
-        container["DependsOn"] = [{"ContainerName": XRAY_CONTAINER, "Condition": "START"}]
+        container["DependsOn"] = [{"ContainerName": daemon, "Condition": "START"}]
     return container
 
 
-def _xray_container(app: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
+def _xray_container(app: dict[str, Any], task: Mapping[str, Any]) -> dict[str, Any]:
     container: dict[str, Any] = {
         "Name": XRAY_CONTAINER,
         "Image": envoy_images.XRAY_DAEMON_IMAGE,

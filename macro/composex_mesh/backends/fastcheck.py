@@ -15,7 +15,7 @@ from typing import Any
 import troposphere
 from troposphere import AWSHelperFn, AWSObject, AWSProperty, BaseAWSObject, Tags, encode_to_dict, valid_names
 
-from ..parse import is_intrinsic
+from ..deploy_view import is_intrinsic
 
 
 class Intrinsic(AWSHelperFn):  # type: ignore[misc]

@@ -21,7 +21,7 @@ from ..errors import ErrorCollector
 from ..jsoncopy import deepcopy
 from ..network import render_ingress
 from ..plan import NodePlan, Plan, RouterPlan, ServicePlan, Value
-from ..resolve import CLOUD_MAP_SERVICE_TYPE, ref_target
+from ..resolve import CLOUD_MAP_SERVICE_TYPE
 from .base import Rendered, add_depends_on, build
 
 PROXY_LOG_PREFIX = "service-connect"
@@ -170,7 +170,7 @@ class ServiceConnectRenderer:
     def _check_ecs_node(self, node: NodePlan) -> None:
         assert node.ecs is not None
         service_id = node.ecs.service_id
-        if "ServiceConnectConfiguration" in self._properties(service_id):
+        if "ServiceConnectConfiguration" in self.plan.view.properties(service_id):
             self.errors.add(
                 f"Nodes.{node.name}.Service",
                 f"ECS service '{service_id}' already has a ServiceConnectConfiguration; remove it: "
@@ -289,7 +289,7 @@ class ServiceConnectRenderer:
         """Give each endpoint its Cloud Map name: the service's label, then ``label-port`` for further ports."""
         named: list[Endpoint] = []
         seen: dict[str, str] = {}
-        taken = self._template_cloud_map_names()
+        taken = self.plan.cloud_map_names
         for endpoint in endpoints:
             label = endpoint.service.cloud_map_label
             first = all(item.service.name != endpoint.service.name for item in named)
@@ -337,25 +337,6 @@ class ServiceConnectRenderer:
                         "port. Publish the listener with a service, or remove the timeout.",
                     )
 
-    def _template_cloud_map_names(self) -> dict[str, str]:
-        """Lowercased literal Names of the template's Cloud Map services in the namespace -> their logical IDs."""
-        namespace = self.plan.namespace
-        names: dict[str, str] = {}
-        for logical_id, resource in self.plan.resources.items():
-            if not isinstance(resource, Mapping) or resource.get("Type") != CLOUD_MAP_SERVICE_TYPE:
-                continue
-            props = self._properties(logical_id)
-            namespace_id = props.get("NamespaceId")
-            in_namespace = (
-                ref_target(namespace_id) == namespace.logical_id
-                if namespace.logical_id is not None
-                else namespace_id == namespace.id
-            )
-            name = props.get("Name")
-            if in_namespace and isinstance(name, str):
-                names.setdefault(name.lower(), logical_id)
-        return names
-
     # -- rendering --------------------------------------------------------------------------------------
 
     def _configure(self, node: NodePlan, endpoints: list[Endpoint]) -> None:
@@ -364,9 +345,10 @@ class ServiceConnectRenderer:
         if ecs_target is None:
             return
         task_id = ecs_target.task_definition_id
+        view = self.plan.view
         task = deepcopy(dict(self.plan.resources[task_id]))
-        containers: list[dict[str, Any]] = task["Properties"]["ContainerDefinitions"]
-        app = next(item for item in containers if item.get("Name") == ecs_target.container_name)
+        containers: list[dict[str, Any]] = view.raw_at(task, ("Properties", "ContainerDefinitions"))
+        app = view.raw_at(containers, (ecs_target.container_index,))
         services = [self._service_entry(item, containers, app) for item in endpoints]
         if task != self.plan.resources[task_id]:  # only a task definition whose port mappings changed is patched
             self.rendered.patch(task_id, task)
@@ -406,29 +388,28 @@ class ServiceConnectRenderer:
         """The name of the app container's port mapping of the listener: the user's, or one the macro adds."""
         listener = endpoint.listener
         path = self._listener_path(endpoint.node, listener)
-        mappings = app.setdefault("PortMappings", [])
-        mapping = _mapping_of(mappings, listener.port)
-        if mapping is None:
-            if any(isinstance(item, Mapping) and _literal_port(item.get("ContainerPort")) is None for item in mappings):
+        assert endpoint.node.ecs is not None
+        container_name = endpoint.node.ecs.container_name
+        found = next((item for item in endpoint.node.ecs.port_mappings if item.port == listener.port), None)
+        if found is None:
+            mapping: dict[str, Any] = {"ContainerPort": listener.port, "Protocol": "tcp"}
+            self.plan.view.raw_at(app, ()).setdefault("PortMappings", [])
+            self.plan.view.raw_at(app, ("PortMappings",)).append(mapping)
+            given = None
+        else:
+            mapping = self.plan.view.raw_at(app, ("PortMappings", found.index))
+            given = found.app_protocol
+            if found.protocol != "tcp":
                 self.errors.add(
-                    path,
-                    f"a port mapping of container '{app['Name']}' has a ContainerPort that is not a number: write it "
-                    f"as one, so that the macro can find (or add) the port mapping of port {listener.port}.",
+                    path, f"port {listener.port} of container '{container_name}' is not tcp; Service Connect needs tcp."
                 )
-            mapping = {"ContainerPort": listener.port, "Protocol": "tcp"}
-            mappings.append(mapping)
-        elif str(mapping.get("Protocol", "tcp")).lower() != "tcp":
-            self.errors.add(
-                path, f"port {listener.port} of container '{app['Name']}' is not tcp; Service Connect needs tcp."
-            )
         app_protocol = listener.protocol if listener.protocol in APP_PROTOCOLS else None
-        given = mapping.get("AppProtocol")
-        if given is None and app_protocol is not None:
+        if given is None and "AppProtocol" not in mapping and app_protocol is not None:
             mapping["AppProtocol"] = app_protocol
-        elif given is not None and str(given).lower() != app_protocol:
+        elif given is not None and given != app_protocol:
             self.errors.add(
                 f"{path}.Protocol" if endpoint.node.node.listeners is not None else path,
-                f"is {listener.protocol}, but the port mapping of port {listener.port} in container '{app['Name']}' "
+                f"is {listener.protocol}, but the port mapping of port {listener.port} in container '{container_name}' "
                 f"has AppProtocol {given}: make them agree.",
             )
         if "Name" not in mapping:
@@ -503,11 +484,6 @@ class ServiceConnectRenderer:
                         f"'{consumer_ecs.service_id}' and '{provider_ecs.service_id}' once."
                     )
 
-    def _properties(self, logical_id: str) -> Mapping[str, Any]:
-        resource = self.plan.resources.get(logical_id)
-        props = resource.get("Properties") if isinstance(resource, Mapping) else None
-        return props if isinstance(props, Mapping) else {}
-
 
 _DEFAULT_ENVOY = next(item.default for item in fields(model.Section) if item.name == "envoy")
 _ENVOY_KEYS = [(item.name, item.metadata["key"]) for item in fields(model.Envoy)]
@@ -521,22 +497,6 @@ def _match_keys(match: model.Match | None) -> list[str]:
     if match.port is not None:
         keys.append("Port")
     return keys
-
-
-def _literal_port(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
-
-
-def _mapping_of(mappings: list[Any], port: int) -> dict[str, Any] | None:
-    """The port mapping of ``port`` among a container's mappings, if any."""
-    for mapping in mappings:
-        if isinstance(mapping, dict) and _literal_port(mapping.get("ContainerPort")) == port:
-            return mapping
-    return None
 
 
 def _proxy_log_configuration(app: Mapping[str, Any]) -> dict[str, Any] | None:
