@@ -4,10 +4,13 @@ What the macro generates must be least privilege and keep the mesh's DROP_ALL in
 
 - no IAM statement grants an ``appmesh:*`` action on a ``*`` resource (nor uses a wildcard action);
   envoy's ``appmesh:StreamAggregatedResources`` is granted on its own virtual node only;
+- no TLS right (``acm:``, ``acm-pca:``, ``kms:``) is granted on ``*`` nor as a wildcard action: envoy exports the
+  ACM certificates its own virtual node serves, reads the one CA it trusts; Service Connect's role uses one key;
 - generated ``SecurityGroupIngress`` is TCP (never ``-1``), one port (``FromPort == ToPort``), from a security
   group (never a CIDR);
 - the mesh's egress filter is ``DROP_ALL`` unless the user wrote ``ALLOW_ALL``;
-- roles the macro makes trust ECS tasks only; envoy does not run as root;
+- roles the macro makes trust ECS tasks only, or ECS itself for an infrastructure role (with an
+  ``AmazonECSInfrastructureRolePolicyFor...`` managed policy and nothing wider); envoy does not run as root;
 - nothing of the user's template is logged at INFO (or DEBUG): logs carry counts, never property values.
 
 Hostile input (deep nesting, huge sections, odd names, ``Fn::Transform``/``Fn::ForEach`` where they do not
@@ -39,6 +42,10 @@ from tests.property.strategies import CANARY, Generated, broken_events, valid_ev
 
 GOLDEN_CASES = [case for case in case_names() if not is_error_case(case) and case != "no_section"]
 POLICY_TYPES = ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy")
+TLS_SERVICES = ("acm:", "acm-pca:", "kms:")
+INFRASTRUCTURE_POLICY = re.compile(
+    r"^arn:\$\{AWS::Partition\}:iam::aws:policy/(service-role/)?AmazonECSInfrastructureRolePolicyFor\w+$"
+)
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
 """A synchronous Lambda invocation's response payload limit: CloudFormation invokes macros synchronously."""
 
@@ -78,24 +85,54 @@ def check_iam(generated: Mapping[str, Any], output: Mapping[str, Any]) -> None:
             where = f"{logical_id} {statement.get('Sid', '')}"
             assert "NotAction" not in statement and "NotResource" not in statement, where
             actions = [str(action).lower() for action in _as_list(statement.get("Action"))]
+            check_tls_rights(where, actions, statement, resources)
             mesh_actions = [action for action in actions if action.startswith("appmesh:") or action == "*"]
             if not mesh_actions:
                 continue
-            assert all("*" not in action for action in mesh_actions), f"{where}: wildcard action {mesh_actions}"
-            targets = _as_list(statement.get("Resource"))
-            assert targets, f"{where}: no Resource"
-            for target in targets:
-                assert target != "*" and not (isinstance(target, str) and "*" in target), f"{where}: {target}"
+            targets = named_targets(where, mesh_actions, statement)
             if "appmesh:streamaggregatedresources" in actions:
-                for target in targets:
-                    node = target.get("Ref") if isinstance(target, Mapping) else None
-                    assert node in resources and resources[node]["Type"] == "AWS::AppMesh::VirtualNode", (
-                        f"{where}: envoy may only read its own virtual node, not {target}"
-                    )
+                assert_refs_to(where, targets, resources, "AWS::AppMesh::VirtualNode", literals=False)
         if resource.get("Type") == "AWS::IAM::Role":
             trust = resource["Properties"]["AssumeRolePolicyDocument"]["Statement"]
             principals = [item["Principal"] for item in trust]
-            assert principals == [{"Service": "ecs-tasks.amazonaws.com"}] * len(trust), f"{logical_id}: {principals}"
+            managed = [item.get("Fn::Sub", item) for item in resource["Properties"].get("ManagedPolicyArns", [])]
+            if managed and all(isinstance(item, str) and INFRASTRUCTURE_POLICY.match(item) for item in managed):
+                assert principals == [{"Service": "ecs.amazonaws.com"}] * len(trust), f"{logical_id}: {principals}"
+            else:
+                assert principals == [{"Service": "ecs-tasks.amazonaws.com"}] * len(trust), (
+                    f"{logical_id}: {principals}"
+                )
+
+
+def named_targets(where: str, actions: list[str], statement: Mapping[str, Any]) -> list[Any]:
+    """The statement's resources, asserted to be named: no wildcard action, no ``*`` anywhere in a resource."""
+    assert all("*" not in action for action in actions), f"{where}: wildcard action {actions}"
+    targets = _as_list(statement.get("Resource"))
+    assert targets, f"{where}: no Resource"
+    for target in targets:
+        assert not (isinstance(target, str) and "*" in target), f"{where}: {actions} on {target}"
+    return targets
+
+
+def check_tls_rights(
+    where: str, actions: list[str], statement: Mapping[str, Any], resources: Mapping[str, Any]
+) -> None:
+    """TLS rights name their certificates, CA and key: never ``*``, never a wildcard action."""
+    tls_actions = [action for action in actions if action.startswith(TLS_SERVICES)]
+    if not tls_actions:
+        return
+    targets = named_targets(where, tls_actions, statement)
+    if "acm:exportcertificate" in actions:
+        assert_refs_to(where, targets, resources, "AWS::CertificateManager::Certificate", literals=True)
+
+
+def assert_refs_to(where: str, targets: list[Any], resources: Mapping[str, Any], kind: str, literals: bool) -> None:
+    """Every target is a ``Ref`` to a resource of type ``kind`` (with ``literals``, the user's ARNs and parameters too)."""
+    for target in targets:
+        logical_id = target.get("Ref") if isinstance(target, Mapping) else None
+        if literals and logical_id not in resources:
+            continue
+        assert logical_id in resources and resources[logical_id]["Type"] == kind, f"{where}: {target} is not a {kind}"
 
 
 def check_network(generated: Mapping[str, Any]) -> None:
@@ -163,6 +200,23 @@ def test_the_golden_cases_cover_what_is_reviewed() -> None:
         if resource["Type"] == "AWS::AppMesh::Mesh"
     }
     assert filters == {"DROP_ALL", "ALLOW_ALL"}  # envoy_options writes ALLOW_ALL
+
+
+def test_the_golden_cases_cover_the_tls_rights_and_the_review_catches_a_wildcard() -> None:
+    outputs = [json.loads(output_path(case).read_text(encoding="utf-8")) for case in GOLDEN_CASES]
+    granted = {
+        str(action)
+        for output in outputs
+        for resource in output["Resources"].values()
+        for statement in statements(resource)
+        for action in _as_list(statement.get("Action"))
+    }
+    assert {"acm:ExportCertificate", "acm-pca:GetCertificateAuthorityCertificate", "kms:Decrypt"} <= granted
+    for resource in ("*", "arn:aws:acm:us-east-1:123456789012:certificate/*"):
+        with pytest.raises(AssertionError):
+            check_tls_rights("x", ["acm:exportcertificate"], {"Resource": resource}, {})
+    with pytest.raises(AssertionError):
+        check_tls_rights("x", ["kms:*"], {"Resource": "arn:aws:kms:us-east-1:123456789012:key/k"}, {})
 
 
 @profile(60)

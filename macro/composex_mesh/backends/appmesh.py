@@ -10,6 +10,7 @@ from ..errors import ErrorCollector
 from ..network import render_ingress
 from ..plan import NodePlan, Plan, RouterPlan, ServicePlan
 from . import appmesh_spec as spec
+from .appmesh_tls import AppMeshTls
 from .base import Rendered, build
 from .envoy import render_envoy
 
@@ -27,14 +28,14 @@ class AppMeshRenderer:
         mesh = plan.section.mesh
         self.mesh_name: Any = mesh.name if mesh.existing else {"Fn::GetAtt": [MESH_ID, "MeshName"]}
         self.mesh_owner = mesh.owner
+        self.tls = AppMeshTls(plan, plan.section.tls, errors) if plan.section.tls is not None else None
 
     def render(self) -> Rendered:
-        if self.plan.section.tls is not None:  # issue 13 lands the rendering next; until then, never a silent drop
-            self.errors.add("Tls", "is not rendered on this backend yet.")
-            return self.rendered
         if not self.plan.section.mesh.existing:
             self._mesh()
         for node in self.plan.nodes.values():
+            if self.tls is not None:
+                self.tls.render_certificate(node, self.rendered)
             self._virtual_node(node)
             if node.ecs is not None and node.ecs.registry_id is None:
                 self._node_registry(node)
@@ -46,8 +47,11 @@ class AppMeshRenderer:
                 self._fake_instance(service)
         for node in self.plan.nodes.values():
             if node.ecs is not None:
-                render_envoy(self.plan, node, f"{node.stem}VirtualNode", self.rendered, self.errors)
+                statements = self.tls.envoy_statements(node) if self.tls is not None else []
+                render_envoy(self.plan, node, f"{node.stem}VirtualNode", self.rendered, self.errors, statements)
         render_ingress(self.plan, self.rendered, self.errors)
+        if self.tls is not None:
+            self.tls.warn_about_load_balancers(self.rendered)
         if self.plan.section.envoy.image is not None:
             self.rendered.warnings.append(
                 "[Envoy.Image] a custom image gets no pull rights from the macro: "
@@ -79,11 +83,26 @@ class AppMeshRenderer:
         else:
             discovery = {"DNS": {"Hostname": node.node.hostname}}
         backends = [
-            {"VirtualService": {"VirtualServiceName": self.plan.services[name].dns_name}} for name in node.node.backends
+            {
+                "VirtualService": spec.drop_none(
+                    {
+                        "VirtualServiceName": self.plan.services[name].dns_name,
+                        "ClientPolicy": self.tls.client_policy(node, name) if self.tls is not None else None,
+                    }
+                )
+            }
+            for name in node.node.backends
         ]
+        listeners = []
+        for item in node.listeners:
+            listener = spec.listener(item)
+            tls = self.tls.listener_tls(node, item) if self.tls is not None else None
+            if tls is not None:
+                listener["TLS"] = tls
+            listeners.append(listener)
         node_spec = spec.drop_none(
             {
-                "Listeners": [spec.listener(item) for item in node.listeners],
+                "Listeners": listeners,
                 "Backends": backends,
                 "ServiceDiscovery": discovery,
                 "Logging": {"AccessLog": {"File": {"Path": "/dev/stdout"}}},

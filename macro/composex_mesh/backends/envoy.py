@@ -37,8 +37,15 @@ XRAY_DAEMON_ACTIONS = (
 """The actions of AWS's managed policy AWSXRayDaemonWriteAccess, granted on the task role, not the policy."""
 
 
-def render_envoy(plan: Plan, node: NodePlan, virtual_node_id: str, rendered: Rendered, errors: ErrorCollector) -> None:
-    """Patch the node's task definition with envoy, and grant its roles what envoy needs."""
+def render_envoy(
+    plan: Plan,
+    node: NodePlan,
+    virtual_node_id: str,
+    rendered: Rendered,
+    errors: ErrorCollector,
+    tls_statements: list[dict[str, Any]] | None = None,
+) -> None:
+    """Patch the node's task definition with envoy, and grant its roles what envoy needs (``tls_statements``: TLS)."""
     ecs = node.ecs
     assert ecs is not None
     origin = f"Nodes.{node.name}"
@@ -94,6 +101,7 @@ def render_envoy(plan: Plan, node: NodePlan, virtual_node_id: str, rendered: Ren
                     "Resource": ["*"],
                 }
             )
+        statements.extend(tls_statements or ())
         rendered.add(
             policy_id,
             _policy(policy_id, f"composex-mesh-{node.name}-envoy", task_role_id, statements),
@@ -102,9 +110,11 @@ def render_envoy(plan: Plan, node: NodePlan, virtual_node_id: str, rendered: Ren
         )
         add_depends_on(service, policy_id)
     else:
+        tls_rights = " and ".join(action for item in tls_statements or () for action in item["Action"])
         rendered.warnings.append(
             f"[{origin}] the task role of '{ecs.task_definition_id}' is not a role of this template: grant it "
-            "appmesh:StreamAggregatedResources on the virtual node yourself."
+            "appmesh:StreamAggregatedResources on the virtual node yourself"
+            + (f", and {tls_rights} on the certificates it serves and the CA it trusts." if tls_rights else ".")
         )
 
     if envoy_settings.image is None:

@@ -23,6 +23,7 @@ from ..network import render_ingress
 from ..plan import NodePlan, Plan, RouterPlan, ServicePlan, Value
 from ..resolve import CLOUD_MAP_SERVICE_TYPE
 from .base import Rendered, add_depends_on, build
+from .serviceconnect_tls import ServiceConnectTls, render_tls
 
 PROXY_LOG_PREFIX = "service-connect"
 APP_PROTOCOLS = ("http", "http2", "grpc")
@@ -85,16 +86,15 @@ class ServiceConnectRenderer:
         self.rendered = Rendered()
         self.single_targets: dict[str, str] = {}
         """Router name -> the ECS node its only route sends everything to."""
+        self.tls: ServiceConnectTls | None = None
 
     def render(self) -> Rendered:
-        if self.plan.section.tls is not None:  # issue 13 lands the rendering next; until then, never a silent drop
-            self.errors.add("Tls", "is not rendered on this backend yet.")
-            return self.rendered
         self._check_section()
         endpoints = self._name_endpoints(self._endpoints())
         self._check_unpublished_timeouts(endpoints)
         if self.errors:
             return self.rendered
+        self.tls = render_tls(self.plan, self.rendered, self.errors)
         for node in self.plan.nodes.values():
             self._configure(node, [item for item in endpoints if item.node.name == node.name])
         render_ingress(self.plan, self.rendered, self.errors)
@@ -363,6 +363,8 @@ class ServiceConnectRenderer:
         service.setdefault("Properties", {})["ServiceConnectConfiguration"] = typed["Properties"][
             "ServiceConnectConfiguration"
         ]
+        if services and self.tls is not None and self.tls.depends_on:
+            add_depends_on(service, *self.tls.depends_on)
 
     def _namespace(self) -> Value:
         """The namespace's ARN when the template makes it, else its name."""
@@ -382,6 +384,8 @@ class ServiceConnectRenderer:
         timeout = self._timeout(endpoint)
         if timeout:
             entry["Timeout"] = timeout
+        if self.tls is not None:
+            entry["Tls"] = self.tls.configuration
         return entry
 
     def _port_name(self, endpoint: Endpoint, containers: list[dict[str, Any]], app: dict[str, Any]) -> Value:
