@@ -451,6 +451,8 @@ def test_unknown_parameter_is_invalid_input(template_file: Path, capsys: pytest.
         ["render", "x.yaml", "--region", "Mars"],
         ["render", "x.yaml", "--backend", "Istio"],
         ["render", "x.yaml", "--format", "toml"],
+        ["graph", "x.yaml", "--format", "png"],
+        ["validate", "x.yaml", "--error-format", "xml"],
     ],
 )
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -564,7 +564,7 @@ def test_key_positions_of_json_point_at_the_key() -> None:
     def written(path: str) -> str:
         assert positions is not None
         line, column = positions.locate(path)
-        return lines[line - 1][column - 1 :]
+        return str(lines[line - 1][column - 1 :])
 
     assert written("Composex::AppMesh.Nodes.frontend.Backends[1]") == '"nowhere"'
     assert written("Composex::AppMesh.Nodes.db.primary.Hostname").startswith('"Hostname": {')

@@ -103,11 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="a template parameter value (repeatable); others take their Default",
     )
     context.add_argument(
-        "--backend",
-        choices=_BACKENDS,
-        help=f"replaces the Backend parameter of the {MACRO_NAME} transform (a Backend in the section wins)",
-    )
-    context.add_argument(
         "--error-format",
         choices=("text", "json"),
         default="text",
@@ -121,9 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the CloudFormation quota checks (resources, outputs, template size)",
     )
 
+    backend = argparse.ArgumentParser(add_help=False)
+    backend.add_argument(
+        "--backend",
+        choices=_BACKENDS,
+        help=f"replaces the Backend parameter of the {MACRO_NAME} transform (a Backend in the section wins)",
+    )
     render = commands.add_parser(
         "render",
-        parents=[context],
+        parents=[context, backend],
         help="write the processed template",
         description="Write the processed template.",
     )
@@ -136,9 +137,23 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr (warnings still shown)")
     commands.add_parser(
         "validate",
-        parents=[context],
+        parents=[context, backend],
         help="only run the checks",
         description="Run every check of render; write nothing.",
+    )
+    graph = commands.add_parser(
+        "graph",
+        parents=[context],
+        help="print the service graph (Mermaid or Graphviz DOT)",
+        description="Print the service graph: nodes, routers and their routes, services and the names clients "
+        "call, and who may call whom. Runs the checks of render first.",
+    )
+    graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid", help="mermaid (default) or dot")
+    graph.add_argument(
+        "--backend",
+        choices=_BACKENDS,
+        help="also draw what this backend makes of each part, and mark what it cannot express "
+        "(replaces the section's Backend for the drawing)",
     )
     commands.add_parser("schema", help="print the JSON Schema of the section", description="Print the JSON Schema.")
     return parser
@@ -432,6 +447,34 @@ def _validate(args: argparse.Namespace, out: TextIO, report: _Reporter) -> int:
     return EXIT_OK
 
 
+def _graph(args: argparse.Namespace, out: TextIO, report: _Reporter) -> int:
+    from .errors import ErrorCollector
+    from .graph import BackendView, build_graph, to_dot, to_mermaid
+    from .pipeline import render_plan
+    from .transform import resolve
+
+    _, template, context = _load(args, report)
+    fragment = _event_fragment(template)
+    section = fragment.get(SECTION_KEY)
+    if section is None:
+        raise _InputError(f"{report.name}: no {SECTION_KEY} section: there is no graph to draw")
+    if args.backend and isinstance(section, Mapping):
+        fragment[SECTION_KEY] = {**section, "Backend": args.backend}
+    plan = resolve(fragment, context)
+    errors = ErrorCollector()
+    rendered = render_plan(plan, errors)
+    view = None
+    if args.backend:
+        view = BackendView(plan.section.backend, rendered, errors.errors)
+    else:
+        errors.raise_if_any()
+    graph = build_graph(plan, view)
+    out.write(to_dot(graph) if args.format == "dot" else to_mermaid(graph))
+    out.flush()
+    report.warnings([*plan.warnings, *rendered.warnings, *(str(error) for error in graph.refusals)])
+    return EXIT_OK
+
+
 def _schema(out: TextIO) -> int:
     from .schema import section_json_schema
 
@@ -457,6 +500,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = _render(args, out, err, report)
         elif args.command == "validate":
             status = _validate(args, out, report)
+        elif args.command == "graph":
+            status = _graph(args, out, report)
         else:
             return _schema(out)
     except InvalidSectionError as error:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import gc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import SECTION_KEY
 from .errors import InvalidSectionError, SectionError
 from .jsoncopy import deepcopy
+
+if TYPE_CHECKING:
+    from .plan import Plan
 
 
 @dataclass(frozen=True)
@@ -71,14 +74,7 @@ def expand(fragment: Mapping[str, Any], context: Context | None = None) -> Expan
     from .pipeline import run
 
     context = context or Context()
-    if not isinstance(fragment, Mapping):
-        raise InvalidSectionError([SectionError("", "The template fragment must be a JSON object.")])
-    too_deep = _deeper_than(fragment, MAX_DEPTH)
-    if too_deep is not None:
-        path = too_deep.removeprefix(f"{SECTION_KEY}.") if too_deep.startswith(f"{SECTION_KEY}.") else too_deep
-        raise InvalidSectionError(
-            [SectionError(path, f"nests deeper than {MAX_DEPTH} levels; no CloudFormation template needs that many.")]
-        )
+    _check_fragment(fragment)
     if SECTION_KEY not in fragment:
         return ExpandResult(fragment=deepcopy(dict(fragment)))
     # The expansion makes no reference cycles; a full collection in the middle of it only costs time.
@@ -94,6 +90,28 @@ def expand(fragment: Mapping[str, Any], context: Context | None = None) -> Expan
 def validate(fragment: Mapping[str, Any], context: Context | None = None) -> list[str]:
     """Run every check of ``expand()`` and return its warnings; raises ``InvalidSectionError`` on bad input."""
     return expand(fragment, context).warnings
+
+
+def resolve(fragment: Mapping[str, Any], context: Context | None = None) -> Plan:
+    """``expand()``'s stages up to the plan (for ``composex-mesh graph``); the fragment must have the section.
+
+    Raises ``InvalidSectionError``, with the same errors as ``expand()``, on bad input.
+    """
+    from .pipeline import resolve_plan
+
+    _check_fragment(fragment)
+    return resolve_plan(fragment, context or Context())
+
+
+def _check_fragment(fragment: Any) -> None:
+    if not isinstance(fragment, Mapping):
+        raise InvalidSectionError([SectionError("", "The template fragment must be a JSON object.")])
+    too_deep = _deeper_than(fragment, MAX_DEPTH)
+    if too_deep is not None:
+        path = too_deep.removeprefix(f"{SECTION_KEY}.") if too_deep.startswith(f"{SECTION_KEY}.") else too_deep
+        raise InvalidSectionError(
+            [SectionError(path, f"nests deeper than {MAX_DEPTH} levels; no CloudFormation template needs that many.")]
+        )
 
 
 MAX_DEPTH = 200
