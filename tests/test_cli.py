@@ -382,6 +382,31 @@ def test_validate_a_valid_template(template_file: Path, capsys: pytest.CaptureFi
     assert "Traceback" not in err
 
 
+def test_validate_several_templates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good, bad = _write(tmp_path, TEMPLATE, "good.yaml"), _write(tmp_path, _two_errors(), "bad.yaml")
+    assert main(["validate", str(good), str(bad), str(good)]) == 1
+    out, err = capsys.readouterr()
+    assert out == f"{good}: valid\n{good}: valid\n"
+    assert err.count(f"{HEADLINE}2.") == 1 and f"{bad}:15:23: [Nodes.frontend.Backends[1]]" in err
+    assert main(["validate", str(good), str(bad), "--error-format", "json"]) == 1
+    assert {item["file"] for item in json.loads(capsys.readouterr().err)} == {str(bad)}
+
+
+def test_validate_skips_untransformed_files_quietly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = _write(tmp_path, _with(PLAIN, "Transform: ComposeXMesh", "Transform: AWS::Serverless-2016-10-31"), "o.yaml")
+    helm = _write(tmp_path, "image: {{ .Values.image }}\n", "values.yaml")
+    section_only = _write(tmp_path, _with(TEMPLATE, "Transform: ComposeXMesh\n", ""), "section.yaml")
+    ours = _write(tmp_path, _two_errors(), "ours.yaml")
+    assert main(["validate", "--skip-untransformed", str(other), str(helm), str(section_only)]) == 0
+    assert capsys.readouterr() == ("", "")
+    assert main(["validate", "--skip-untransformed", str(helm), str(ours)]) == 1
+    err = capsys.readouterr().err
+    assert str(helm) not in err and f"{ours}:18:7: [Nodes.api.Colour]" in err
+    broken = _write(tmp_path, "Transform: ComposeXMesh\nResources: [unclosed\n", "broken.yaml")
+    assert main(["validate", "--skip-untransformed", str(broken)]) == 1
+    assert capsys.readouterr().err.startswith(f"{broken}:3:1: Invalid YAML: ")
+
+
 def test_validate_without_the_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(_write(tmp_path, PLAIN))]) == 0
     assert f"valid (no {SECTION_KEY} section)" in capsys.readouterr().out

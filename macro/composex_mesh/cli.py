@@ -11,8 +11,9 @@ import json
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -87,7 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     context = argparse.ArgumentParser(add_help=False)
-    context.add_argument("template", metavar="TEMPLATE", help="a JSON or YAML template; - reads stdin")
     context.add_argument("--region", type=_region, default="us-east-1", help="the stack's region (us-east-1)")
     context.add_argument(
         "--account", type=_account, default="123456789012", help="the stack's account ID (123456789012)"
@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the processed template",
         description="Write the processed template.",
     )
+    render.add_argument("template", metavar="TEMPLATE", help="a JSON or YAML template; - reads stdin")
     render.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     render.add_argument(
         "--format",
@@ -135,11 +136,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="output format (default: from the -o extension, else the input's format)",
     )
     render.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr (warnings still shown)")
-    commands.add_parser(
+    validate = commands.add_parser(
         "validate",
         parents=[context, backend],
         help="only run the checks",
-        description="Run every check of render; write nothing.",
+        description="Run every check of render on each template; write nothing.",
+    )
+    validate.add_argument("templates", metavar="TEMPLATE", nargs="+", help="JSON or YAML templates; - reads stdin")
+    validate.add_argument(
+        "--skip-untransformed",
+        action="store_true",
+        help=f"skip, silently, the files whose Transform does not name {MACRO_NAME} (for pre-commit and CI: "
+        "every YAML or JSON file can be passed)",
     )
     graph = commands.add_parser(
         "graph",
@@ -148,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the service graph: nodes, routers and their routes, services and the names clients "
         "call, and who may call whom. Runs the checks of render first.",
     )
+    graph.add_argument("template", metavar="TEMPLATE", help="a JSON or YAML template; - reads stdin")
     graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid", help="mermaid (default) or dot")
     graph.add_argument(
         "--backend",
@@ -367,6 +376,10 @@ class _Reporter:
             path, message = (match.group(1), match.group(2)) if match else (None, warning)
             self._emit("warning", path, message, warning)
 
+    def begin(self, name: str) -> None:
+        """What follows concerns this file."""
+        self.name, self.text, self._positions = name, None, None
+
     def close(self) -> None:
         if self.fmt == "json":
             self.err.write(json.dumps(self.diagnostics, indent=2) + "\n")
@@ -391,11 +404,11 @@ def _summary_lines(summary: Any) -> list[str]:
 # ---------------------------------------------------------------------------------------------- commands
 
 
-def _load(args: argparse.Namespace, report: _Reporter) -> tuple[str, dict[str, Any], Any]:
+def _load(args: argparse.Namespace, report: _Reporter, path: str | None = None) -> tuple[str, dict[str, Any], Any]:
     from .transform import Context
     from .yaml_io import load_template
 
-    text = _read(args.template)
+    text = _read(path or args.template)
     report.text = text
     template = load_template(text)
     values = _parameter_values(template, args.parameters)
@@ -436,10 +449,17 @@ def _render(args: argparse.Namespace, out: TextIO, err: TextIO, report: _Reporte
     return EXIT_OK
 
 
-def _validate(args: argparse.Namespace, out: TextIO, report: _Reporter) -> int:
+def _validate(args: argparse.Namespace, path: str, out: TextIO, report: _Reporter) -> int:
     from .transform import validate
+    from .yaml_io import load_template
 
-    _, template, context = _load(args, report)
+    if args.skip_untransformed:
+        text = _read(path)
+        if MACRO_NAME not in text:  # not ours, and perhaps not even a template (a Helm chart, a workflow)
+            return EXIT_OK
+        if not any(_is_ours(entry) for entry in _transform_entries(load_template(text))):
+            return EXIT_OK
+    _, template, context = _load(args, report, path)
     warnings = validate(_event_fragment(template), context)
     state = "valid" if SECTION_KEY in template else f"valid (no {SECTION_KEY} section)"
     print(f"{report.name}: {state}", file=out)
@@ -493,26 +513,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .errors import InvalidSectionError
     from .yaml_io import TemplateLoadError
 
-    template = getattr(args, "template", "-")
-    report = _Reporter(err, getattr(args, "error_format", "text"), "<stdin>" if template == "-" else template)
+    def checked(path: str, command: Callable[[], int]) -> int:
+        """Run a command on one template; its invalid input is reported, with positions, as exit status 1."""
+        report.begin("<stdin>" if path == "-" else path)
+        try:
+            return command()
+        except InvalidSectionError as error:
+            report.errors(error.errors)
+        except TemplateLoadError as error:
+            report.error(error.problem, error.line or 1, error.column or 1)
+        except _InputError as error:
+            report.error(str(error))
+        return EXIT_INVALID
+
+    report = _Reporter(err, getattr(args, "error_format", "text"))
     try:
         if args.command == "render":
-            status = _render(args, out, err, report)
+            status = checked(args.template, lambda: _render(args, out, err, report))
         elif args.command == "validate":
-            status = _validate(args, out, report)
+            status = EXIT_OK
+            for path in args.templates:
+                status = max(status, checked(path, partial(_validate, args, path, out, report)))
         elif args.command == "graph":
-            status = _graph(args, out, report)
+            status = checked(args.template, lambda: _graph(args, out, report))
         else:
             return _schema(out)
-    except InvalidSectionError as error:
-        report.errors(error.errors)
-        status = EXIT_INVALID
-    except TemplateLoadError as error:
-        report.error(error.problem, error.line or 1, error.column or 1)
-        status = EXIT_INVALID
-    except _InputError as error:
-        report.error(str(error))
-        status = EXIT_INVALID
     except _UsageError as error:
         print(f"{_PROG}: error: {error}", file=err)
         return EXIT_USAGE
