@@ -299,3 +299,4 @@ def test_mermaid_cli_renders_every_graph(tmp_path: Path) -> None:
         assert "Syntax error" not in svg and "<svg" in svg, name
         for label in parse_mermaid(text)[0].values():
             assert _unescape(label)[0] in svg, (name, label)  # the title: a section name, or "backend X"
+    assert 'header x-tag = a"b#c&lt;d&gt;|e&amp;f\\g' in (tmp_path / "awkward.svg").read_text(encoding="utf-8")
