@@ -8,7 +8,6 @@ consumer gets a client policy on each backend that such a listener serves, trust
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +41,9 @@ class AppMeshTls:
         self.errors = errors
         self.endpoints = {name: self._service_endpoints(service) for name, service in plan.services.items()}
         self.providers = {endpoint.node.name for endpoints in self.endpoints.values() for endpoint in endpoints}
+        called = {name for node in plan.nodes.values() for name in node.node.backends}
+        for name in (name for name in plan.services if name in called):
+            self._check_mixed_ports(name)
 
     # -- who serves TLS ---------------------------------------------------------------------------------
 
@@ -95,27 +97,30 @@ class AppMeshTls:
         assert self.tls.mutual is not None  # checks.py: without a CA, AppMesh needs Mutual
         return _mutual_certificate(self.tls.mutual)
 
+    def _check_mixed_ports(self, service_name: str) -> None:
+        """A port of a service that is TLS on one provider and plain text on another: no client policy fits it."""
+        endpoints = self.endpoints[service_name]
+        secure: dict[int, str] = {}
+        for item in endpoints:
+            if self.serves_tls(item.node, item.listener):
+                secure.setdefault(item.listener.port, item.node.name)
+        for item in endpoints:
+            port = item.listener.port
+            if port in secure and not self.serves_tls(item.node, item.listener):
+                self.errors.add(
+                    f"Services.{service_name}",
+                    f"port {port} is TLS on node '{secure[port]}' but plain text on DNS node '{item.node.name}', and "
+                    f"a client policy covers a port of a service whole: give the listener of '{item.node.name}' a "
+                    "Tls (its target must then serve TLS), or serve the two on different ports.",
+                )
+
     def client_policy(self, consumer: NodePlan, service_name: str) -> dict[str, Any] | None:
         """The ``ClientPolicy`` of a consumer's backend, or None when nothing behind it serves TLS."""
         endpoints = self.endpoints[service_name]
         tls_ports = {item.listener.port for item in endpoints if self.serves_tls(item.node, item.listener)}
         if not tls_ports:
             return None
-        plain = {
-            item.listener.port: item.node.name for item in endpoints if not self.serves_tls(item.node, item.listener)
-        }
-        for port in sorted(tls_ports & set(plain)):
-            secure = next(
-                item.node.name
-                for item in endpoints
-                if item.listener.port == port and self.serves_tls(item.node, item.listener)
-            )
-            self.errors.add(
-                f"Services.{service_name}",
-                f"port {port} is TLS on node '{secure}' but plain text on DNS node '{plain[port]}', and a client "
-                f"policy covers a port of a service whole: give the listener of '{plain[port]}' a Tls (its target "
-                "must then serve TLS), or serve the two on different ports.",
-            )
+        plain = {item.listener.port for item in endpoints if not self.serves_tls(item.node, item.listener)}
         policy: dict[str, Any] = {"Enforce": True}
         if plain:
             policy["Ports"] = sorted(tls_ports)
@@ -171,12 +176,9 @@ class AppMeshTls:
         assert node.ecs is not None
         if node.ecs.registry_id is None:
             return _dotted(node.name, node.namespace_name)  # the Cloud Map service the App Mesh backend makes
-        label: Value = node.ecs.cloud_map_name
-        registry = self.plan.resources.get(node.ecs.registry_id)
-        properties = registry.get("Properties") if isinstance(registry, Mapping) else None
-        written = properties.get("Name") if isinstance(properties, Mapping) else None
-        if isinstance(written, str):  # a literal Name reads better, and repeats no service name as another SAN
-            label = written
+        known = self.plan.view.known(self.plan.view.properties(node.ecs.registry_id).get("Name"))
+        # A known Name reads better, and does not repeat a service's name as another SAN.
+        label: Value = known if isinstance(known, str) else node.ecs.cloud_map_name
         return _dotted(label, node.namespace_name)
 
     def _service_names(self, node: NodePlan) -> list[Value]:
@@ -208,7 +210,7 @@ class AppMeshTls:
                 }
             )
         trusts_ca = self.tls.certificate_authority is not None and any(
-            self.client_policy_quiet(name) for name in node.node.backends
+            self._has_client_policy(name) for name in node.node.backends
         )
         if trusts_ca:
             statements.append(
@@ -221,10 +223,9 @@ class AppMeshTls:
             )
         return statements
 
-    def client_policy_quiet(self, service_name: str) -> bool:
-        """Whether a backend gets a client policy (without reporting its conflicts again)."""
-        endpoints = self.endpoints.get(service_name, [])
-        return any(self.serves_tls(item.node, item.listener) for item in endpoints)
+    def _has_client_policy(self, service_name: str) -> bool:
+        """Whether a backend gets a client policy: a TLS listener serves it."""
+        return any(self.serves_tls(item.node, item.listener) for item in self.endpoints.get(service_name, []))
 
     def warn_about_load_balancers(self, rendered: Rendered) -> None:
         """A load balancer's plain-text connections to a STRICT listener are refused by envoy (it intercepts them)."""
@@ -233,9 +234,7 @@ class AppMeshTls:
         for node in self.plan.nodes.values():
             if node.ecs is None or node.name not in self.providers:
                 continue
-            resource = self.plan.resources.get(node.ecs.service_id)
-            properties = resource.get("Properties") if isinstance(resource, Mapping) else None
-            if isinstance(properties, Mapping) and properties.get("LoadBalancers"):
+            if self.plan.view.properties(node.ecs.service_id).get("LoadBalancers"):
                 rendered.warnings.append(
                     f"[Nodes.{node.name}] ECS service '{node.ecs.service_id}' has LoadBalancers: envoy intercepts "
                     "their connections to the app's ports too, and a STRICT TLS listener refuses plain text (health "

@@ -9,7 +9,6 @@ behalf, on that key only.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,16 +67,14 @@ def _role(plan: Plan, tls: model.Tls, rendered: Rendered, errors: ErrorCollector
                 "Tls.KmsKey yourself (ECS stores the certificates' private keys in Secrets Manager, encrypted with it)."
             )
         return role, ()  # an ARN, or an intrinsic (a parameter, an import): passed on as written
-    resource = plan.resources.get(role)
-    if not isinstance(resource, Mapping) or resource.get("Type") != ROLE_TYPE:
-        roles = [
-            key for key, item in plan.resources.items() if isinstance(item, Mapping) and item.get("Type") == ROLE_TYPE
-        ]
-        found = "is not a logical ID in Resources" if resource is None else f"is not an {ROLE_TYPE}"
+    kind = plan.view.type_of(role)
+    if kind != ROLE_TYPE:
+        absent = plan.view.absent_reason(role)
+        found = absent or ("is not a logical ID in Resources" if kind is None else f"is not an {ROLE_TYPE}")
         errors.add(
             "Tls.Role",
             f"'{role}' {found}: give the logical ID of an {ROLE_TYPE} of this template, or a role's ARN."
-            + did_you_mean(role, roles),
+            + did_you_mean(role, plan.view.of_type(ROLE_TYPE)),
         )
         return None, ()
     if tls.kms_key is None:
