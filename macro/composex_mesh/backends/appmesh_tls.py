@@ -86,7 +86,7 @@ class AppMeshTls:
         tls: dict[str, Any] = {"Mode": self.tls.mode, "Certificate": self._listener_certificate(node, listener)}
         mutual = self.tls.mutual
         if mutual is not None and node.ecs is not None:
-            tls["Validation"] = {"Trust": _mutual_trust(mutual)}
+            tls["Validation"] = {"Trust": _mutual_trust(mutual), **_mutual_names(mutual)}
         return tls
 
     def _listener_certificate(self, node: NodePlan, listener: model.Listener) -> dict[str, Any]:
@@ -124,9 +124,14 @@ class AppMeshTls:
         policy: dict[str, Any] = {"Enforce": True}
         if plain:
             policy["Ports"] = sorted(tls_ports)
-        policy["Validation"] = {"Trust": self._client_trust()}
-        if self.tls.mutual is not None:
-            policy["Certificate"] = _mutual_certificate(self.tls.mutual)
+        validation: dict[str, Any] = {"Trust": self._client_trust()}
+        policy["Validation"] = validation
+        mutual = self.tls.mutual
+        if mutual is not None:
+            own = [item for item in endpoints if self.serves_tls(item.node, item.listener) and item.listener.tls]
+            if self.tls.certificate_authority is None and not own:
+                validation.update(_mutual_names(mutual))  # every server presents Mutual's certificate
+            policy["Certificate"] = _mutual_certificate(mutual)
         return {"TLS": policy}
 
     def _client_trust(self) -> dict[str, Any]:
@@ -268,6 +273,13 @@ def _mutual_trust(mutual: model.MutualTls) -> dict[str, Any]:
         return {"SDS": {"SecretName": mutual.trust}}
     assert mutual.file is not None
     return {"File": {"CertificateChain": mutual.file.trust}}
+
+
+def _mutual_names(mutual: model.MutualTls) -> dict[str, Any]:
+    """With SDS, every node's certificate carries the one SPIFFE ID ``Mutual.Sds``: peers must present it."""
+    if mutual.sds is None:
+        return {}
+    return {"SubjectAlternativeNames": {"Match": {"Exact": [mutual.sds]}}}
 
 
 def _dotted(label: Value, domain: Value) -> Value:
