@@ -168,7 +168,10 @@ def test_the_json_schema_covers_every_key_of_the_model() -> None:
     for cls in (model.Node, model.Listener, model.Route, model.Match, model.Mesh, model.Envoy, model.Service):
         assert set(definitions[cls.__name__]["properties"]) == {spec.key for spec in fields_of(cls)}
         assert definitions[cls.__name__]["additionalProperties"] is False
-    assert schema["properties"]["Backend"] == {"enum": ["AppMesh", "ServiceConnect"], "default": "AppMesh"}
+    assert schema["properties"]["Backend"] == {
+        "enum": ["AppMesh", "ServiceConnect", "VpcLattice"],
+        "default": "AppMesh",
+    }
     assert definitions["Listener"]["properties"]["Port"] == {"type": "integer", "minimum": 1, "maximum": 65535}
     assert definitions["Router"]["required"] == ["Routes"]
 

@@ -135,18 +135,26 @@ def assert_refs_to(where: str, targets: list[Any], resources: Mapping[str, Any],
         assert logical_id in resources and resources[logical_id]["Type"] == kind, f"{where}: {target} is not a {kind}"
 
 
+LATTICE_SOURCE_RANGE = "169.254.171.0/24"
+
+
 def check_network(generated: Mapping[str, Any]) -> None:
     for logical_id, resource in generated.items():
         kind = resource.get("Type")
-        assert kind not in ("AWS::EC2::SecurityGroupEgress", "AWS::EC2::SecurityGroup"), (
-            f"{logical_id}: the macro opens ingress only, and makes no security group"
-        )
+        assert kind != "AWS::EC2::SecurityGroupEgress", f"{logical_id}: the macro opens ingress only"
+        if kind == "AWS::EC2::SecurityGroup":
+            # VPC Lattice's clients group: no rules of its own; the macro's ingress rules open it to consumers.
+            assert logical_id == "LatticeClientsSecurityGroup", f"{logical_id}: the macro makes no other group"
+            assert set(resource["Properties"]) == {"GroupDescription", "VpcId"}, logical_id
         if kind != "AWS::EC2::SecurityGroupIngress":
             continue
         rule = resource["Properties"]
         assert rule["IpProtocol"] == "tcp", f"{logical_id}: IpProtocol {rule['IpProtocol']!r}"
         assert rule["FromPort"] == rule["ToPort"], f"{logical_id}: a port range {rule['FromPort']}-{rule['ToPort']}"
         assert isinstance(rule["FromPort"], int) and 1 <= rule["FromPort"] <= 65535, logical_id
+        if rule.get("CidrIp") == LATTICE_SOURCE_RANGE:  # VPC Lattice's own link-local range, to its targets
+            assert not {"SourceSecurityGroupId", "CidrIpv6", "SourcePrefixListId"} & set(rule), logical_id
+            continue
         assert "SourceSecurityGroupId" in rule, f"{logical_id}: not from a security group"
         assert not {"CidrIp", "CidrIpv6", "SourcePrefixListId"} & set(rule), f"{logical_id}: opened to a range"
 
@@ -243,7 +251,7 @@ def property_values(fragment: Mapping[str, Any]) -> set[str]:
     stack = roots
     while stack:
         value = stack.pop()
-        if isinstance(value, str) and len(value) >= 6 and value not in ("AppMesh", "ServiceConnect"):
+        if isinstance(value, str) and len(value) >= 6 and value not in ("AppMesh", "ServiceConnect", "VpcLattice"):
             found.add(value)
         elif isinstance(value, Mapping):
             stack.extend(value.values())

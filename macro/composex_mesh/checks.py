@@ -44,7 +44,8 @@ def check_section(section: model.Section, errors: ErrorCollector, broken: frozen
 
     ``broken`` names parts that exist but failed to parse: references to them are not reported again.
     """
-    _check_mesh(section.mesh, errors)
+    if section.backend != "VpcLattice":  # Lattice has service networks, not meshes: its backend checks Mesh
+        _check_mesh(section.mesh, errors)
     check_backend_keys(section, section.backend, "", errors)
     _check_tls(section, errors)
     for name, node in section.nodes.items():

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 _PROG = "composex-mesh"
-_BACKENDS = ("AppMesh", "ServiceConnect")
+_BACKENDS = ("AppMesh", "ServiceConnect", "VpcLattice")
 _LIST_TYPES = re.compile(r"^(?:CommaDelimitedList|List<.*>)$")
 _TEMPLATE_KEYS = frozenset(
     {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field
 from typing import Any, Literal
 
-Backend = Literal["AppMesh", "ServiceConnect"]
+Backend = Literal["AppMesh", "ServiceConnect", "VpcLattice"]
 Protocol = Literal["http", "http2", "grpc", "tcp"]
 EgressFilter = Literal["DROP_ALL", "ALLOW_ALL"]
 LogLevel = Literal["trace", "debug", "info", "warning", "error", "critical", "off"]
@@ -17,6 +17,7 @@ Tracing = Literal["XRay"]
 HttpMethod = Literal["CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"]
 Scheme = Literal["http", "https"]
 TlsMode = Literal["STRICT", "PERMISSIVE"]
+LatticeAuth = Literal["NONE", "AWS_IAM"]
 
 HTTP_RETRY_EVENTS = ("server-error", "gateway-error", "client-error", "stream-error")
 TCP_RETRY_EVENTS = ("connection-error",)
@@ -263,6 +264,17 @@ class Mesh:
     egress_filter: EgressFilter = key("EgressFilter", default="DROP_ALL")
     existing: bool = key("Existing", default=False, doc="Use the mesh called Name; create none.")
     owner: str | None = key("Owner", default=None, doc="AWS account ID of a shared mesh's owner.")
+    arn: Value = key(
+        "Arn",
+        default=None,
+        value=True,
+        backends=("VpcLattice",),
+        elsewhere={
+            "AppMesh": "App Mesh joins an existing mesh by its Name (Existing: true, Name).",
+            "ServiceConnect": "Service Connect has no mesh: services of other stacks join the same namespace.",
+        },
+        doc="The ID or ARN of an existing service network (with Existing).",
+    )
 
 
 @dataclass(frozen=True)
@@ -273,6 +285,21 @@ class Envoy:
     log_level: LogLevel = key("LogLevel", default="info")
     tracing: Tracing | None = key("Tracing", default=None)
     environment: dict[str, Value] = key("Environment", default={}, value=True)
+
+
+@dataclass(frozen=True)
+class Lattice:
+    """Options of the VPC Lattice backend (VpcLattice only)."""
+
+    vpc: Value = key("Vpc", default=None, value=True, doc="Default: the namespace's Vpc.")
+    auth: LatticeAuth = key("Auth", default="NONE", doc="AWS_IAM: auth policies from Backends; callers SigV4-sign.")
+    infrastructure_role: Value = key(
+        "InfrastructureRole", default=None, value=True, doc="Logical ID or ARN of an ECS infrastructure role."
+    )
+    certificate: Value = key("Certificate", default=None, value=True, doc="ACM certificate ARN for HTTPS listeners.")
+    access_logs: Value = key(
+        "AccessLogs", default=None, value=True, doc="Log group, bucket or Firehose stream (logical ID or ARN)."
+    )
 
 
 @dataclass(frozen=True)
@@ -388,6 +415,16 @@ class Section:
     )
     tls: Tls | None = key("Tls", default=None, doc="Encryption in transit between the services (SPEC §9).")
     envoy: Envoy = key("Envoy", default=Envoy())
+    lattice: Lattice = key(
+        "Lattice",
+        default=Lattice(),
+        backends=("VpcLattice",),
+        elsewhere={
+            "AppMesh": "Write Backend: VpcLattice to deploy the section on VPC Lattice.",
+            "ServiceConnect": "Write Backend: VpcLattice to deploy the section on VPC Lattice.",
+        },
+        doc="Options of VPC Lattice.",
+    )
     nodes: dict[str, Node] = key("Nodes", default={})
     routers: dict[str, Router] = key("Routers", default={})
     services: dict[str, Service] = key("Services", default={})

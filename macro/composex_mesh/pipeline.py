@@ -58,6 +58,10 @@ def resolve_plan(fragment: Mapping[str, Any], context: Context) -> Plan:
     section = parser.parse_section(raw)
     if section is not None:
         check_section(section, errors, frozenset(parser.broken_names))
+        if section.backend == "VpcLattice":
+            from .backends.vpclattice import check_lattice_section
+
+            check_lattice_section(section, errors)
     errors.raise_if_any()
     assert section is not None
     if context.check_quotas:
@@ -75,6 +79,8 @@ def render_plan(plan: Plan, errors: ErrorCollector) -> Rendered:
     plan.view.errors = errors
     if plan.section.backend == "ServiceConnect":
         from .backends.serviceconnect import render_service_connect as render
+    elif plan.section.backend == "VpcLattice":
+        from .backends.vpclattice import render_vpc_lattice as render
     else:
         from .backends.appmesh import render_app_mesh as render
     try:
