@@ -46,6 +46,16 @@ ADDITIONS: tuple[Addition, ...] = (
         resource_type="AWS::ECS::Service",
         definition="ServiceConnectConfiguration",
     ),
+    # VPC Lattice: troposphere 4.11.1 models every AWS::VpcLattice::* property; of the ECS service's
+    # VpcLatticeConfigurations it lacks only the blue/green settings. The macro writes none of them: declared so
+    # that the model of VpcLatticeConfigurations is CloudFormation's whole.
+    Addition(
+        owner=ecs.VpcLatticeConfiguration,
+        name="AdvancedConfiguration",
+        spec=(ecs.VpcLatticeAdvancedConfiguration, False),
+        resource_type="AWS::ECS::Service",
+        definition="VpcLatticeConfiguration",
+    ),
 )
 
 
