@@ -420,8 +420,8 @@ class Section:
         default=Lattice(),
         backends=("VpcLattice",),
         elsewhere={
-            "AppMesh": "Write Backend: VpcLattice to deploy the section on VPC Lattice.",
-            "ServiceConnect": "Write Backend: VpcLattice to deploy the section on VPC Lattice.",
+            "AppMesh": "For VPC Lattice, write Backend: VpcLattice.",
+            "ServiceConnect": "For VPC Lattice, write Backend: VpcLattice.",
         },
         doc="Options of VPC Lattice.",
     )

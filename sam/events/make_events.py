@@ -21,7 +21,8 @@ template-macros-author.html)::
 - ``templateParameterValues``: the stack's parameters, resolved (``List<...>`` ones as lists of strings).
 
 Events: ``quickstart.json`` (sam/examples/quickstart.yaml), ``serviceconnect.json``
-(sam/examples/quickstart-serviceconnect.yaml), ``no-section.json`` (the quickstart without its
+(sam/examples/quickstart-serviceconnect.yaml), ``lattice.json`` (sam/examples/quickstart-lattice.yaml),
+``no-section.json`` (the quickstart without its
 ``Composex::AppMesh`` section) and ``invalid-section.json`` (the quickstart with two errors: a backend
 naming an unknown service and a route weight of 300).
 
@@ -108,6 +109,7 @@ def build() -> dict[str, dict[str, Any]]:
     """Every event, by file name."""
     quickstart = load_template(EXAMPLES / "quickstart.yaml")
     serviceconnect = load_template(EXAMPLES / "quickstart-serviceconnect.yaml")
+    lattice = load_template(EXAMPLES / "quickstart-lattice.yaml")
 
     no_section = {key: value for key, value in quickstart.items() if key != SECTION}
 
@@ -119,6 +121,7 @@ def build() -> dict[str, dict[str, Any]]:
     return {
         "quickstart.json": event(quickstart, "6f1c0a52-3d1e-4b57-9a0e-2c7b1f8e4d01"),
         "serviceconnect.json": event(serviceconnect, "a3e9b7c4-58d2-4f0a-b1c6-7d2e9f0a3b02", "eu-west-1"),
+        "lattice.json": event(lattice, "5e7a9c1b-2d4f-4a6b-8c0d-3f5e7a9c1b05", "us-west-2"),
         "no-section.json": event(no_section, "0b8d5e21-9c4f-4e3a-8f7b-5a6c1d2e9f03"),
         "invalid-section.json": event(invalid, "d4c2a1f0-7e6b-4d9c-a3b8-1f0e2d3c4b04"),
     }

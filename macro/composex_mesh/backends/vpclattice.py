@@ -177,7 +177,13 @@ class VpcLatticeRenderer:
                     "macro writes them from this section.",
                 )
         https = [item for item in self.services.values() if item.https]
-        if https and self.lattice.certificate is None:
+        if self.section.tls is not None and https and self.lattice.certificate is None:
+            self.errors.add(
+                "Lattice.Certificate",
+                "is required with Tls: VPC Lattice encrypts in transit on HTTPS listeners, which present this ACM "
+                "certificate to the clients. Give one that covers the DNS names of the services.",
+            )
+        elif https and self.lattice.certificate is None:
             self.errors.add(
                 https[0].origin,
                 "is served over gRPC, which VPC Lattice carries on HTTPS listeners only: set Lattice.Certificate "
@@ -307,7 +313,7 @@ class VpcLatticeRenderer:
         self._add_service(item, taken, label, path)
 
     def _add_service(self, item: LatticeService, taken: Mapping[str, str], label: str, path: str) -> None:
-        item.https = any(protocol == "grpc" for _, protocol in item.listeners)
+        item.https = self.section.tls is not None or any(protocol == "grpc" for _, protocol in item.listeners)
         if label in taken:
             self._name_taken(item.service, taken[label])
         self.services[item.service.name] = item
@@ -333,10 +339,11 @@ class VpcLatticeRenderer:
         """A tcp provider or a DNS node: no Lattice service; the name resolves to the provider itself."""
         label = service.cloud_map_label.lower()
         kind = "DNS node" if not node.is_ecs else "tcp"
+        unencrypted = " Tls does not cover it: encrypt in the application." if self.section.tls is not None else ""
         self.rendered.warnings.append(
             f"[Services.{service.name}] is delivered directly, not through VPC Lattice ({kind}: Lattice does not "
             "carry plain TCP): clients resolve its Cloud Map name and connect to the provider; only the security "
-            "groups restrict who calls it."
+            f"groups restrict who calls it.{unencrypted}"
         )
         self.direct[service.name] = node
         if node.ecs is None:
@@ -474,7 +481,7 @@ class VpcLatticeRenderer:
 
     def _listener(self, item: LatticeService, port: int, protocol: str, default_action: dict[str, Any]) -> str:
         logical_id = f"{item.service.stem}Port{port}Listener"
-        https = protocol == "grpc"
+        https = protocol == "grpc" or self.section.tls is not None  # grpc needs HTTPS; with Tls, all are HTTPS
         properties = {
             "ServiceIdentifier": {"Fn::GetAtt": [item.logical_id, "Arn"]},
             "Name": lattice_name(f"{item.service.name}-{port}", "listener-"),
