@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from hypothesis import event, given
@@ -66,3 +67,26 @@ def test_a_sample_of_expanded_meshes_passes_cfn_lint(generated: Generated) -> No
     outcome = check_event(generated.event, determinism=False)
     assert outcome.status == "success", outcome.answer.get("errorMessage")
     assert lint_errors(outcome.answer["fragment"], region=generated.event["region"]) == []
+
+
+def _on_lattice(generated: Generated) -> dict[str, Any]:
+    """The same event with ``Backend: VpcLattice`` written in the section (what a user switching backends does)."""
+    event = copy.deepcopy(generated.event)
+    section = event.get("fragment", {}).get(SECTION_KEY)
+    if isinstance(section, dict):
+        section["Backend"] = "VpcLattice"
+    return event
+
+
+@profile(100)
+@given(valid_events())
+def test_meshes_switched_to_vpc_lattice_expand_intact_or_fail_with_grounded_errors(generated: Generated) -> None:
+    """Sections written for App Mesh or Service Connect, on VPC Lattice: what Lattice cannot express is an error at
+    a path the user wrote (retries, regex matches...), everything else expands and keeps every line."""
+    _label(check_event(_on_lattice(generated)))
+
+
+@profile(100)
+@given(broken_events())
+def test_broken_sections_on_vpc_lattice_fail_with_grounded_errors_or_expand_intact(generated: Generated) -> None:
+    _label(check_event(_on_lattice(generated)))

@@ -25,6 +25,7 @@ from ..network import render_ingress
 from ..plan import NodePlan, Plan, RouterPlan, ServicePlan, Value
 from ..resolve import CLOUD_MAP_SERVICE_TYPE, ROLE_TYPE, ref_target
 from .base import Rendered, build, canonical
+from .ports import mapping_of, new_port_name
 
 LATTICE_SOURCE_RANGE = "169.254.171.0/24"
 """The link-local range VPC Lattice sends requests and health checks to its targets from."""
@@ -278,7 +279,7 @@ class VpcLatticeRenderer:
                         continue  # reported by _check_router
                     listener = next(each for each in target_node.listeners if each.protocol == router.protocol)
                     self._target_group(item, target_node, listener, f"Routers.{router.name}.Routes[{route_index}]")
-            self._add_service(item, taken, label, path)
+            self._add_service(item, taken, label)
             return
         assert spec.node is not None
         node = self.plan.nodes.get(spec.node)
@@ -310,9 +311,9 @@ class VpcLatticeRenderer:
         for listener in node.listeners:
             item.listeners.append((listener.port, listener.protocol))
             self._target_group(item, node, listener, f"Nodes.{node.name}")
-        self._add_service(item, taken, label, path)
+        self._add_service(item, taken, label)
 
-    def _add_service(self, item: LatticeService, taken: Mapping[str, str], label: str, path: str) -> None:
+    def _add_service(self, item: LatticeService, taken: Mapping[str, str], label: str) -> None:
         item.https = self.section.tls is not None or any(protocol == "grpc" for _, protocol in item.listeners)
         if label in taken:
             self._name_taken(item.service, taken[label])
@@ -462,11 +463,8 @@ class VpcLatticeRenderer:
 
     def _health_check(self, listener: model.Listener) -> dict[str, Any]:
         check = listener.health_check
-        base: dict[str, Any] = {
-            "Enabled": True,
-            "Protocol": "HTTP",
-            "ProtocolVersion": HEALTH_CHECK_VERSIONS[listener.protocol],
-        }
+        protocol = (check.protocol if check is not None else None) or listener.protocol
+        base: dict[str, Any] = {"Enabled": True, "Protocol": "HTTP", "ProtocolVersion": HEALTH_CHECK_VERSIONS[protocol]}
         if check is None:
             return {**base, "Path": "/", "Matcher": {"HttpCode": DEFAULT_HEALTH_CHECK_CODES}}
         values = {
@@ -645,34 +643,14 @@ class VpcLatticeRenderer:
         given = node.node.listeners
         path = f"Nodes.{node.name}." + ("Service" if given is None else f"Listeners[{given.index(listener)}]")
         mappings = app.setdefault("PortMappings", [])
-        mapping = next(
-            (
-                item
-                for item in mappings
-                if isinstance(item, dict) and _literal_port(item.get("ContainerPort")) == listener.port
-            ),
-            None,
-        )
+        mapping = mapping_of(mappings, listener.port)
         if mapping is None:
             mapping = {"ContainerPort": listener.port, "Protocol": "tcp"}
             mappings.append(mapping)
         elif str(mapping.get("Protocol", "tcp")).lower() != "tcp":
             self.errors.add(path, f"port {listener.port} of container '{app['Name']}' is not tcp; Lattice needs tcp.")
         if "Name" not in mapping:
-            name = f"{listener.protocol}-{listener.port}"
-            used = {
-                item.get("Name")
-                for container in containers
-                for item in container.get("PortMappings") or ()
-                if isinstance(item, Mapping)
-            }
-            if name in used:
-                self.errors.add(
-                    path,
-                    f"the macro would name the port mapping of port {listener.port} '{name}', but another port "
-                    "mapping has that name: name this port mapping yourself in the task definition.",
-                )
-            mapping["Name"] = name
+            mapping["Name"] = new_port_name(listener, containers, path, self.errors)
         return mapping["Name"]
 
     # -- the network --------------------------------------------------------------------------------------
@@ -899,14 +877,6 @@ def _arn(logical_id: str) -> dict[str, Any]:
 def _invoke_resource(service_id: str) -> dict[str, Any]:
     """Every request path of a Lattice service: ``<service ARN>/*``."""
     return {"Fn::Join": ["", [_arn(service_id), "/*"]]}
-
-
-def _literal_port(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
 
 
 def _http_match(protocol: str, match: model.Match | None) -> dict[str, Any]:
