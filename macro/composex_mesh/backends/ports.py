@@ -1,4 +1,4 @@
-"""Named port mappings, shared by the backends that register ports by name (Service Connect, VPC Lattice)."""
+"""Named port mappings: the name the macro gives a port mapping that has none (VPC Lattice registers ports by name)."""
 
 from __future__ import annotations
 
@@ -9,29 +9,13 @@ from .. import model
 from ..errors import ErrorCollector
 
 
-def literal_port(value: Any) -> int | None:
-    """A port written as a number (or a string of digits), else None."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
-
-
-def mapping_of(mappings: list[Any], port: int) -> dict[str, Any] | None:
-    """The port mapping of ``port`` among a container's mappings, if any."""
-    for mapping in mappings:
-        if isinstance(mapping, dict) and literal_port(mapping.get("ContainerPort")) == port:
-            return mapping
-    return None
-
-
 def new_port_name(listener: model.Listener, containers: list[dict[str, Any]], path: str, errors: ErrorCollector) -> str:
-    """``<protocol>-<port>``, the name the macro gives a port mapping that has none; a clash is an error."""
+    """``<protocol>-<port>``; a clash with another port mapping's name is an error at ``path``."""
     name = f"{listener.protocol}-{listener.port}"
     used = {
         item.get("Name")
         for container in containers
+        if isinstance(container, Mapping)
         for item in container.get("PortMappings") or ()
         if isinstance(item, Mapping)
     }

@@ -25,7 +25,7 @@ from ..network import render_ingress
 from ..plan import NodePlan, Plan, RouterPlan, ServicePlan, Value
 from ..resolve import CLOUD_MAP_SERVICE_TYPE, ROLE_TYPE, ref_target
 from .base import Rendered, build, canonical
-from .ports import mapping_of, new_port_name
+from .ports import new_port_name
 
 LATTICE_SOURCE_RANGE = "169.254.171.0/24"
 """The link-local range VPC Lattice sends requests and health checks to its targets from."""
@@ -158,7 +158,7 @@ class VpcLatticeRenderer:
         self._warn_mesh()
         for router in self.plan.routers.values():
             self._check_router(router)
-        taken = self._template_cloud_map_names()
+        taken = self.plan.cloud_map_names
         for service in self.plan.services.values():
             self._classify(service, taken)
         for node_name, groups in self.target_groups.items():
@@ -366,7 +366,7 @@ class VpcLatticeRenderer:
             return
         first = registries[0] if isinstance(registries, list) and registries else None
         registry_id = ref_target(first.get("RegistryArn")) if isinstance(first, Mapping) else None
-        name = self._properties(registry_id).get("Name") if registry_id else None
+        name = self.plan.view.known(self._properties(registry_id).get("Name")) if registry_id else None
         if registry_id is None or not isinstance(name, str) or name.lower() != label:
             self.errors.add(
                 f"Services.{service.name}",
@@ -375,26 +375,6 @@ class VpcLatticeRenderer:
                 "(its Name, in the namespace), or remove ServiceRegistries so that the macro makes one.",
             )
             self.direct.pop(service.name)
-
-    def _template_cloud_map_names(self) -> dict[str, str]:
-        """Lowercased literal Names of the template's Cloud Map services in the namespace -> their logical IDs."""
-        namespace = self.plan.namespace
-        names: dict[str, str] = {}
-        for logical_id, resource in self.plan.resources.items():
-            if not isinstance(resource, Mapping) or resource.get("Type") != CLOUD_MAP_SERVICE_TYPE:
-                continue
-            props = self._properties(logical_id)
-            dns = props.get("DnsConfig")
-            namespace_id = props.get("NamespaceId") or (dns.get("NamespaceId") if isinstance(dns, Mapping) else None)
-            in_namespace = (
-                ref_target(namespace_id) == namespace.logical_id
-                if namespace.logical_id is not None
-                else canonical(namespace_id) == canonical(namespace.id)
-            )
-            name = props.get("Name")
-            if in_namespace and isinstance(name, str):
-                names.setdefault(name.lower(), logical_id)
-        return names
 
     # -- rendering --------------------------------------------------------------------------------------
 
@@ -589,8 +569,8 @@ class VpcLatticeRenderer:
             assert ecs_target is not None
             task_id = ecs_target.task_definition_id
             task = deepcopy(dict(self.plan.resources[task_id]))
-            containers: list[dict[str, Any]] = task["Properties"]["ContainerDefinitions"]
-            app = next(item for item in containers if item.get("Name") == ecs_target.container_name)
+            containers: list[dict[str, Any]] = self.plan.view.raw_at(task, ("Properties", "ContainerDefinitions"))
+            app = self.plan.view.raw_at(containers, (ecs_target.container_index,))
             configurations = [
                 {
                     "RoleArn": role,
@@ -642,13 +622,20 @@ class VpcLatticeRenderer:
         """The name of the app container's port mapping of the listener: the user's, or one the macro adds."""
         given = node.node.listeners
         path = f"Nodes.{node.name}." + ("Service" if given is None else f"Listeners[{given.index(listener)}]")
-        mappings = app.setdefault("PortMappings", [])
-        mapping = mapping_of(mappings, listener.port)
-        if mapping is None:
-            mapping = {"ContainerPort": listener.port, "Protocol": "tcp"}
-            mappings.append(mapping)
-        elif str(mapping.get("Protocol", "tcp")).lower() != "tcp":
-            self.errors.add(path, f"port {listener.port} of container '{app['Name']}' is not tcp; Lattice needs tcp.")
+        assert node.ecs is not None
+        view = self.plan.view
+        found = next((item for item in node.ecs.port_mappings if item.port == listener.port), None)
+        if found is None:
+            mapping: dict[str, Any] = {"ContainerPort": listener.port, "Protocol": "tcp"}
+            view.raw_at(app, ()).setdefault("PortMappings", [])
+            view.raw_at(app, ("PortMappings",)).append(mapping)
+        else:
+            mapping = view.raw_at(app, ("PortMappings", found.index))
+            if found.protocol != "tcp":
+                self.errors.add(
+                    path,
+                    f"port {listener.port} of container '{node.ecs.container_name}' is not tcp; Lattice needs tcp.",
+                )
         if "Name" not in mapping:
             mapping["Name"] = new_port_name(listener, containers, path, self.errors)
         return mapping["Name"]
@@ -860,14 +847,11 @@ class VpcLatticeRenderer:
     # -- template helpers ---------------------------------------------------------------------------------
 
     def _properties(self, logical_id: str | None) -> Mapping[str, Any]:
-        resource = self.plan.resources.get(logical_id) if logical_id else None
-        props = resource.get("Properties") if isinstance(resource, Mapping) else None
-        return props if isinstance(props, Mapping) else {}
+        """A resource's properties as this deploy sees them (``Fn::If`` taken, ``AWS::NoValue`` dropped)."""
+        return self.plan.view.properties(logical_id) if logical_id else {}
 
     def _type_of(self, logical_id: str) -> str | None:
-        resource = self.plan.resources.get(logical_id)
-        kind = resource.get("Type") if isinstance(resource, Mapping) else None
-        return kind if isinstance(kind, str) else None
+        return self.plan.view.type_of(logical_id)
 
 
 def _arn(logical_id: str) -> dict[str, Any]:
