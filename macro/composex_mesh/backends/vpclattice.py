@@ -325,7 +325,8 @@ class VpcLatticeRenderer:
             where,
             f"its name '{service.cloud_map_label}' is the Name of {CLOUD_MAP_SERVICE_TYPE} '{logical_id}' in the "
             "namespace, and the macro makes a Cloud Map record of that name to point clients at the provider. "
-            f"Rename one of them (DnsName sets this service's name), or drop '{logical_id}'.",
+            f"Rename one of them (DnsName sets this service's name), or drop '{logical_id}' (an ECS service needs no "
+            "ServiceRegistries of its own to be reached through Lattice).",
         )
 
     def _target_group(self, item: LatticeService, node: NodePlan, listener: model.Listener, origin: str) -> None:
@@ -571,11 +572,15 @@ class VpcLatticeRenderer:
             task = deepcopy(dict(self.plan.resources[task_id]))
             containers: list[dict[str, Any]] = self.plan.view.raw_at(task, ("Properties", "ContainerDefinitions"))
             app = self.plan.view.raw_at(containers, (ecs_target.container_index,))
+            port_names: dict[int, Value] = {}
+            for group in groups:  # one named port mapping per port, however many target groups use it
+                if group.listener.port not in port_names:
+                    port_names[group.listener.port] = self._port_name(node, group.listener, containers, app)
             configurations = [
                 {
                     "RoleArn": role,
                     "TargetGroupArn": _arn(group.logical_id),
-                    "PortName": self._port_name(node, group.listener, containers, app),
+                    "PortName": port_names[group.listener.port],
                 }
                 for group in groups
             ]
@@ -596,6 +601,11 @@ class VpcLatticeRenderer:
                 self.errors.add(
                     "Lattice.InfrastructureRole",
                     f"'{given}' is an {self._type_of(given)}; expected an {ROLE_TYPE} or a role ARN.",
+                )
+            elif isinstance(given, str) and not given.startswith("arn:"):
+                self.errors.add(
+                    "Lattice.InfrastructureRole",
+                    f"'{given}' is neither a logical ID of an {ROLE_TYPE} in Resources nor a role ARN.",
                 )
             return given
         properties = {
