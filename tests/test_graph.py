@@ -266,7 +266,7 @@ def _mermaid_cases(tmp_path: Path) -> dict[str, str]:
     awkward.write_text(AWKWARD, encoding="utf-8")
     cases: list[tuple[str, list[str]]] = [(path.stem, [str(path)]) for path in EXAMPLES]
     cases += [(f"{path.stem}-{backend}", [str(path), "--backend", backend]) for path in EXAMPLES for backend in
-              ("AppMesh", "ServiceConnect")]
+              ("AppMesh", "ServiceConnect", "VpcLattice")]
     cases.append(("awkward", [str(awkward)]))
     graphs = {}
     for name, argv in cases:
@@ -300,3 +300,14 @@ def test_mermaid_cli_renders_every_graph(tmp_path: Path) -> None:
         for label in parse_mermaid(text)[0].values():
             assert _unescape(label)[0] in svg, (name, label)  # the title: a section name, or "backend X"
     assert 'header x-tag = a"b#c&lt;d&gt;|e&amp;f\\g' in (tmp_path / "awkward.svg").read_text(encoding="utf-8")
+
+
+def test_backend_view_lists_what_vpc_lattice_makes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["graph", str(ROOT / "sam" / "examples" / "quickstart-lattice.yaml"), "--backend", "VpcLattice"]) == 0
+    vertices, _ = parse_mermaid(capsys.readouterr().out)
+    labels = {vertex: _unescape(label) for vertex, label in vertices.items()}
+    assert any(line.startswith("VpcLattice::Service ") for line in labels["service_time"])
+    assert any(line.startswith("VpcLattice::Listener ") for line in labels["service_time"])
+    assert any(line.startswith("VpcLattice::Rule ") for line in labels["router_time"])
+    assert "patched ClockService: VpcLatticeConfigurations" in labels["node_clock"]
+    assert any(line.startswith("VpcLattice::ServiceNetwork ") for line in labels["backend"])
