@@ -37,7 +37,7 @@ def test_a_valid_section_parses_with_defaults() -> None:
     assert errors == []
     assert section is not None
     assert section.backend == "AppMesh"
-    assert section.mesh == model.Mesh(name=None, egress_filter="DROP_ALL", existing=False, owner=None)
+    assert section.mesh == model.Mesh(name=None, egress_filter=None, existing=False, owner=None)
     assert section.envoy.log_level == "info"
     assert section.nodes["web"].backends == ("api",)
     assert section.nodes["api"].listeners is None

@@ -143,6 +143,7 @@ def test_provider_gets_a_service_connect_service_and_consumer_joins_the_namespac
                 "awslogs-stream-prefix": "service-connect",
             },
         },
+        "AccessLogConfiguration": {"Format": "TEXT"},
     }
     consumer = config(output, "FrontendService")
     assert consumer["Enabled"] is True and "Services" not in consumer
@@ -165,11 +166,13 @@ def test_nothing_of_app_mesh_is_made_only_the_security_group_ingress() -> None:
     assert result.warnings == []
 
 
-def test_a_namespace_made_elsewhere_is_named() -> None:
+def test_a_namespace_made_elsewhere_is_named_by_its_arn_built_from_its_id() -> None:
     fragment = template(front_clock(Namespace={"Id": "ns-0123456789abcdef0", "Name": "corp.internal"}))
     del fragment["Resources"]["PrivateNamespace"]
     output = resources(fragment)
-    assert config(output, "ClockService")["Namespace"] == "corp.internal"
+    assert config(output, "ClockService")["Namespace"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:servicediscovery:${AWS::Region}:${AWS::AccountId}:namespace/ns-0123456789abcdef0"
+    }
     assert config(output, "ClockService")["Services"][0]["ClientAliases"] == [
         {"DnsName": "time.corp.internal", "Port": 8080}
     ]
@@ -315,18 +318,13 @@ OUTLIERS = {"MaxServerErrors": 5, "Interval": "10s", "BaseEjectionDuration": "30
 @pytest.mark.parametrize(
     ("section", "path", "says"),
     [
-        (front_clock(Mesh={"EgressFilter": "ALLOW_ALL"}), "Mesh.EgressFilter", "security groups"),
         (front_clock(Mesh={"Existing": True, "Name": "shared"}), "Mesh.Existing", "Namespace: {Id, Name}"),
-        (front_clock(Mesh={"Name": "mine"}), "Mesh.Name", "no mesh"),
-        (
-            front_clock(Mesh={"Name": "shared", "Existing": True, "Owner": "111122223333"}),
-            "Mesh.Owner",
-            "no shared meshes",
-        ),
+        (front_clock(Mesh={"Existing": True}), "Mesh.Existing", "Namespace: {Id, Name}"),
+        (front_clock(Mesh={"Owner": "111122223333"}), "Mesh.Owner", "Namespace: {Arn, Name}"),
+        (front_clock(Envoy={"LogLevel": "trace"}), "Envoy.LogLevel", "debug or info"),
         (front_clock(Envoy={"Image": "envoy:latest"}), "Envoy.Image", "manages its proxy"),
         (front_clock(Envoy={"Tracing": "XRay"}), "Envoy.Tracing", "manages its proxy"),
         (front_clock(Envoy={"Environment": {"A": "1"}}), "Envoy.Environment", "manages its proxy"),
-        (front_clock(Envoy={"LogLevel": "info"}), "Envoy", "manages its proxy"),
         (
             with_clock_listener(HealthCheck={"Path": "/health"}),
             "Nodes.clock.Listeners[0].HealthCheck",
@@ -343,13 +341,13 @@ OUTLIERS = {"MaxServerErrors": 5, "Interval": "10s", "BaseEjectionDuration": "30
             "outlier detection",
         ),
         (with_clock_listener(Timeout={"Idle": "90500ms"}), "Nodes.clock.Listeners[0].Timeout.Idle", "whole seconds"),
-        (with_time_router({"Targets": {"clock": 3, "watch": 1}}), "Routers.time.Routes[0].Targets", "BLUE_GREEN"),
+        (with_time_router({"Targets": {"clock": 3, "watch": 1}}), "Routers.time.Routes[0].Targets", "blue/green"),
         (with_time_router({"Targets": {"clock": 1}, "Retries": RETRIES}), "Routers.time.Routes[0].Retries", "retries"),
         (with_time_router({"Targets": {"clock": 1}, "Priority": 1}), "Routers.time.Routes[0].Priority", "no routes"),
         (
             with_time_router({"Targets": {"clock": 1}, "Match": {"Headers": [{"Name": "x-canary", "Exact": "1"}]}}),
             "Routers.time.Routes[0].Match.Headers",
-            "test traffic",
+            "TestTraffic",
         ),
         (
             with_time_router({"Targets": {"clock": 1}, "Match": {"QueryParameters": [{"Name": "v"}]}}),
@@ -400,12 +398,12 @@ def test_every_inexpressible_key_is_reported_at_once() -> None:
             "Retries": RETRIES,
         }
     )
-    section["Mesh"] = {"EgressFilter": "ALLOW_ALL"}
-    section["Envoy"] = {"LogLevel": "debug"}
+    section["Mesh"] = {"Owner": "111122223333"}
+    section["Envoy"] = {"LogLevel": "warning"}
     section["Nodes"]["clock"]["Listeners"] = [{"Port": 8080, "Protocol": "http", "HealthCheck": {"Path": "/"}}]
     errors = errors_of(template(section, **THREE))
     assert [path_of(error) for error in errors] == [
-        "Mesh.EgressFilter",
+        "Mesh.Owner",
         "Envoy.LogLevel",
         "Nodes.clock.Listeners[0].HealthCheck",
         "Routers.time.Routes[0].Targets",
@@ -429,9 +427,16 @@ def test_an_existing_service_connect_configuration_is_an_error() -> None:
     fragment = template(front_clock())
     fragment["Resources"]["ClockService"]["Properties"]["ServiceConnectConfiguration"] = {"Enabled": True}
     assert errors_of(fragment) == [
-        "[Nodes.clock.Service] ECS service 'ClockService' already has a ServiceConnectConfiguration; remove it: "
-        "the macro writes it from this section."
+        "[Nodes.clock.Service] ECS service 'ClockService' already has a ServiceConnectConfiguration: the macro "
+        "writes it (one that only says Enabled: false is replaced). Remove it; the section's AccessLog, "
+        "Envoy.LogLevel, TestTraffic and IngressPort keys set what it could add."
     ]
+
+
+def test_a_service_connect_configuration_that_only_turns_it_off_is_replaced() -> None:
+    fragment = template(front_clock())
+    fragment["Resources"]["ClockService"]["Properties"]["ServiceConnectConfiguration"] = {"Enabled": False}
+    assert config(resources(fragment), "ClockService")["Enabled"] is True
 
 
 def test_a_discovery_name_that_a_cloud_map_service_of_the_template_has_is_an_error() -> None:
@@ -462,11 +467,11 @@ def test_names_that_cannot_be_discovery_names_are_errors() -> None:
     assert error.startswith("[Services.Time] 'Time' cannot be a Service Connect discovery name")
 
 
-def test_a_port_published_by_two_services_is_an_error() -> None:
+def test_two_services_on_one_port_are_two_entries_with_one_port_name() -> None:
     section = front_clock()
     section["Services"]["clock"] = {"Node": "clock"}
-    (error,) = errors_of(template(section))
-    assert error.startswith("[Services.clock] publishes port 8080 of node 'clock', which service 'time' already")
+    entries = config(resources(template(section)), "ClockService")["Services"]
+    assert [(item["PortName"], item["DiscoveryName"]) for item in entries] == [("http", "time"), ("http", "clock")]
 
 
 def test_an_app_protocol_that_disagrees_with_the_listener_is_an_error() -> None:
@@ -490,3 +495,138 @@ def test_a_container_port_that_is_not_a_number_is_an_error_when_the_macro_must_n
         "is a Ref to 'AppPort' (neither a parameter nor a resource), whose value is only known once CloudFormation "
         "deploys, and the macro needs it now"
     )
+
+
+# -- what Service Connect accepts, with a word --------------------------------------------------------------------
+
+
+def warnings_of(fragment: dict[str, Any], params: dict[str, Any] | None = None) -> list[str]:
+    return run(fragment, params).warnings
+
+
+def test_allow_all_is_accepted_silently_and_a_written_drop_all_gets_a_warning() -> None:
+    assert warnings_of(template(front_clock(Mesh={"EgressFilter": "ALLOW_ALL"}))) == []
+    assert warnings_of(template(front_clock())) == []
+    (warning,) = warnings_of(template(front_clock(Mesh={"EgressFilter": "DROP_ALL"})))
+    assert warning.startswith("[Mesh.EgressFilter] DROP_ALL: Service Connect does not filter egress; only the")
+
+
+def test_a_mesh_name_gets_a_warning() -> None:
+    (warning,) = warnings_of(template(front_clock(Mesh={"Name": "shop"})))
+    assert warning.startswith("[Mesh.Name] is not used: Service Connect has no mesh to name")
+
+
+def test_the_proxy_log_level_becomes_a_container_configuration() -> None:
+    output = resources(template(front_clock(Envoy={"LogLevel": "info"})))
+    assert config(output, "ClockService")["ContainerConfigurations"] == [{"LogLevel": "info"}]
+    assert "ContainerConfigurations" not in config(resources(template(front_clock())), "ClockService")
+
+
+@pytest.mark.parametrize(
+    ("log", "warned"),
+    [
+        ({"LogDriver": "splunk", "Options": {"splunk-url": "https://splunk.example.com"}}, "the log driver 'splunk'"),
+        ({"LogDriver": "awslogs", "Options": {"awslogs-region": "us-east-1"}}, "awslogs without an awslogs-group"),
+    ],
+)
+def test_a_log_configuration_the_proxy_cannot_take_gets_a_warning(log: dict[str, Any], warned: str) -> None:
+    fragment = template(front_clock())
+    fragment["Resources"]["ClockTaskDefinition"]["Properties"]["ContainerDefinitions"][0]["LogConfiguration"] = log
+    result = run(fragment)
+    (warning,) = result.warnings
+    assert warning.startswith(f"[Nodes.clock] container 'app' logs with {warned}; the macro passes only awslogs")
+    clock = config(result.fragment["Resources"], "ClockService")
+    assert "LogConfiguration" not in clock and "AccessLogConfiguration" not in clock
+
+
+def test_a_written_access_log_on_a_container_without_logs_gets_a_warning() -> None:
+    fragment = template(front_clock(AccessLog={"Format": "Json"}), Frontend=[HTTP_8080], Clock=[HTTP_8080])
+    del fragment["Resources"]["ClockTaskDefinition"]["Properties"]["ContainerDefinitions"][0]["LogConfiguration"]
+    (warning,) = warnings_of(fragment)
+    assert warning.startswith("[Nodes.clock] gets no access log: Service Connect writes it to the proxy's log")
+    del fragment[SECTION_KEY]["AccessLog"]
+    assert warnings_of(fragment) == []  # not asked for: the app itself does not log
+
+
+def test_test_traffic_outside_a_blue_green_linear_or_canary_deployment_gets_a_warning() -> None:
+    section = front_clock()
+    section["Services"]["time"]["TestTraffic"] = {"Header": "x-canary", "Exact": "1"}
+    (warning,) = warnings_of(template(section))
+    assert warning.startswith("[Services.time.TestTraffic] applies only during blue/green, linear or canary")
+    assert "DeploymentConfiguration.Strategy is not set" in warning
+
+
+def test_bridge_mode_edges_get_a_warning_instead_of_ingress_rules() -> None:
+    fragment = template(front_clock())
+    clock = fragment["Resources"]["ClockTaskDefinition"]["Properties"]
+    clock.update(NetworkMode="bridge", RequiresCompatibilities=["EC2"])
+    del fragment["Resources"]["ClockService"]["Properties"]["NetworkConfiguration"]
+    fragment["Resources"]["ClockService"]["Properties"]["LaunchType"] = "EC2"
+    result = run(fragment)
+    (warning,) = result.warnings
+    assert warning.startswith("[Nodes.frontend] calls node 'clock', but 'clock' runs in bridge mode")
+    added = [key for key in result.fragment["Resources"] if key not in fragment["Resources"]]
+    assert added == []
+
+
+def test_a_port_the_app_maps_through_a_parameter_is_found_and_kept_as_written() -> None:
+    mapping = {"ContainerPort": {"Ref": "AppPort"}, "Protocol": "tcp", "Name": "http", "AppProtocol": "http"}
+    fragment = template(front_clock(), Frontend=[HTTP_8080], Clock=[mapping])
+    fragment["Parameters"] = {"AppPort": {"Type": "Number", "Default": 8080}}
+    output = expand(fragment, Context(template_parameter_values={"AppPort": "8080"})).fragment["Resources"]
+    assert app_mappings(output, "Clock") == [mapping]
+    assert config(output, "ClockService")["Services"][0]["PortName"] == "http"
+
+
+def test_an_http_namespace_is_taken_when_it_is_the_only_namespace() -> None:
+    fragment = template(front_clock())
+    fragment["Resources"]["PrivateNamespace"]["Type"] = "AWS::ServiceDiscovery::HttpNamespace"
+    del fragment["Resources"]["PrivateNamespace"]["Properties"]["Vpc"]
+    assert config(resources(fragment), "ClockService")["Namespace"] == {"Fn::GetAtt": ["PrivateNamespace", "Arn"]}
+    fragment[SECTION_KEY]["Backend"] = "AppMesh"
+    (error,) = errors_of(fragment)
+    assert error.startswith("[Namespace] is required: Resources has no AWS::ServiceDiscovery::PrivateDnsNamespace")
+
+
+def test_a_namespace_needs_exactly_one_of_id_and_arn() -> None:
+    both = {"Id": "ns-0123456789abcdef0", "Arn": "arn:aws:servicediscovery:::namespace/ns-1", "Name": "corp.internal"}
+    assert errors_of(template(front_clock(Namespace=both))) == [
+        "[Namespace] needs exactly one of Id or Arn; found Id and Arn."
+    ]
+
+
+def test_a_template_cloud_map_service_in_the_namespace_by_dns_config_clashes_too() -> None:
+    fragment = template(front_clock())
+    fragment["Resources"]["TimeDiscovery"] = {
+        "Type": "AWS::ServiceDiscovery::Service",
+        "Properties": {
+            "Name": "time",
+            "DnsConfig": {"NamespaceId": {"Ref": "PrivateNamespace"}, "DnsRecords": [{"Type": "A", "TTL": 10}]},
+        },
+    }
+    (error,) = errors_of(fragment)
+    assert "'TimeDiscovery'" in error
+
+
+def test_an_ingress_port_on_a_listener_no_service_publishes_is_an_error() -> None:
+    section = front_clock()
+    section["Nodes"]["frontend"]["Listeners"] = [{"Port": 8080, "Protocol": "http", "IngressPort": 15000}]
+    (error,) = errors_of(template(section))
+    assert error.startswith("[Nodes.frontend.Listeners[0].IngressPort] is on a listener that no service publishes")
+
+
+def test_port_naming_is_linear_in_the_number_of_ports() -> None:
+    """6,000 listeners on one container: each port is found and named through one index, not by scanning."""
+    ports = range(10000, 16000)
+    mappings = [{"ContainerPort": port, "Protocol": "tcp"} for port in ports]
+    section = {
+        "Nodes": {
+            "frontend": {"Service": "FrontendService", "Backends": ["many"]},
+            "clock": {"Service": "ClockService"},
+        },
+        "Services": {"many": {"Node": "clock"}},
+    }
+    fragment = template(section, Frontend=[HTTP_8080], Clock=mappings)
+    result = expand(fragment, Context(params={}, check_quotas=False))
+    names = [item["Name"] for item in app_mappings(result.fragment["Resources"], "Clock")]
+    assert names == [f"tcp-{port}" for port in ports]

@@ -44,8 +44,9 @@ def check_section(section: model.Section, errors: ErrorCollector, broken: frozen
 
     ``broken`` names parts that exist but failed to parse: references to them are not reported again.
     """
-    if section.backend != "VpcLattice":  # Lattice has service networks, not meshes: its backend checks Mesh
+    if section.backend == "AppMesh":  # Service Connect and Lattice have no mesh: their backends check Mesh
         _check_mesh(section.mesh, errors)
+    _check_namespace(section, errors)
     check_backend_keys(section, section.backend, "", errors)
     _check_tls(section, errors)
     for name, node in section.nodes.items():
@@ -166,6 +167,13 @@ def _check_tls(section: model.Section, errors: ErrorCollector) -> None:
             )
         if mutual.file is not None and mutual.trust is not None:
             errors.add_check("Tls.Mutual.Trust", "goes with Sds; with File, write the bundle's path as File.Trust.")
+
+
+def _check_namespace(section: model.Section, errors: ErrorCollector) -> None:
+    given = section.namespace
+    if not isinstance(given, model.NamespaceRef):
+        return
+    _exactly_one("Namespace", (("Id", given.id), ("Arn", given.arn)), errors)
 
 
 def _check_mesh(mesh: model.Mesh, errors: ErrorCollector) -> None:

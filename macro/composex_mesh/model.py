@@ -18,6 +18,7 @@ HttpMethod = Literal["CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "PO
 Scheme = Literal["http", "https"]
 TlsMode = Literal["STRICT", "PERMISSIVE"]
 LatticeAuth = Literal["NONE", "AWS_IAM"]
+AccessLogFormat = Literal["Text", "Json"]
 
 HTTP_RETRY_EVENTS = ("server-error", "gateway-error", "client-error", "stream-error")
 TCP_RETRY_EVENTS = ("connection-error",)
@@ -238,6 +239,15 @@ class Listener:
         },
         doc="The listener's own certificate; default: one issued by Tls.CertificateAuthority.",
     )
+    ingress_port: int | None = key(
+        "IngressPort",
+        default=None,
+        minimum=1,
+        maximum=65535,
+        backends=("ServiceConnect",),
+        elsewhere={"AppMesh": "On App Mesh, envoy takes the listener's traffic on its Port."},
+        doc="The port the proxy listens on for this listener (IngressPortOverride).",
+    )
 
 
 @dataclass(frozen=True)
@@ -250,10 +260,18 @@ class RouterListener:
 
 @dataclass(frozen=True)
 class NamespaceRef:
-    """A Cloud Map private DNS namespace made outside this template."""
+    """A Cloud Map namespace made outside this template: by its ``Id``, or (ServiceConnect) its ``Arn``."""
 
-    id: Value = key("Id", value=True, doc="The namespace ID, ns-...")
-    name: str = key("Name", doc="The namespace's DNS name, e.g. corp.internal.")
+    name: str = key("Name", doc="The namespace's name, e.g. corp.internal.")
+    id: Value = key("Id", default=None, value=True, doc="The namespace ID, ns-...")
+    arn: Value = key(
+        "Arn",
+        default=None,
+        value=True,
+        backends=("ServiceConnect",),
+        elsewhere={"AppMesh": "App Mesh adds Cloud Map services to the namespace and needs its Id: write {Id, Name}."},
+        doc="Its ARN, e.g. of one shared through AWS RAM.",
+    )
 
 
 @dataclass(frozen=True)
@@ -261,7 +279,7 @@ class Mesh:
     """The mesh: made by the macro, or an existing (possibly shared) one."""
 
     name: Value = key("Name", default=None, value=True, doc="Default: the stack name.")
-    egress_filter: EgressFilter = key("EgressFilter", default="DROP_ALL")
+    egress_filter: EgressFilter | None = key("EgressFilter", default=None, doc="DROP_ALL (default) or ALLOW_ALL.")
     existing: bool = key("Existing", default=False, doc="Use the mesh called Name; create none.")
     owner: str | None = key("Owner", default=None, doc="AWS account ID of a shared mesh's owner.")
     arn: Value = key(
@@ -275,6 +293,14 @@ class Mesh:
         },
         doc="The ID or ARN of an existing service network (with Existing).",
     )
+
+
+@dataclass(frozen=True)
+class AccessLog:
+    """The proxies' access log: envoy's on App Mesh (``/dev/stdout``), the Service Connect proxy's on ServiceConnect."""
+
+    format: AccessLogFormat = key("Format", default="Text")
+    enabled: bool = key("Enabled", default=True, doc="false: no access log.")
 
 
 @dataclass(frozen=True)
@@ -396,12 +422,27 @@ class Router:
 
 
 @dataclass(frozen=True)
+class TrafficTestRule:
+    """Requests with this header value go to the new revision during an ECS blue/green deployment."""
+
+    header: str = key("Header", doc="The header's name.")
+    exact: str = key("Exact", doc="The value that marks a test request.")
+
+
+@dataclass(frozen=True)
 class Service:
     """A name clients call, provided by a node or a router."""
 
     node: str | None = key("Node", default=None)
     router: str | None = key("Router", default=None)
     dns_name: str | None = key("DnsName", default=None, doc="Default: <service>.<namespace name>.")
+    test_traffic: TrafficTestRule | None = key(
+        "TestTraffic",
+        default=None,
+        backends=("ServiceConnect",),
+        elsewhere={"AppMesh": "On App Mesh, a router's route that matches the header (Match.Headers) sends it on."},
+        doc="The header that sends a request to the new revision during an ECS blue/green deployment.",
+    )
 
 
 @dataclass(frozen=True)
@@ -411,9 +452,12 @@ class Section:
     backend: Backend = key("Backend", default="AppMesh")
     mesh: Mesh = key("Mesh", default=Mesh())
     namespace: str | NamespaceRef | None = key(
-        "Namespace", default=None, doc="Logical ID of a PrivateDnsNamespace, or {Id, Name}."
+        "Namespace",
+        default=None,
+        doc="Logical ID of a PrivateDnsNamespace (ServiceConnect: or HttpNamespace), {Id, Name} or {Arn, Name}.",
     )
     tls: Tls | None = key("Tls", default=None, doc="Encryption in transit between the services (SPEC §9).")
+    access_log: AccessLog = key("AccessLog", default=AccessLog())
     envoy: Envoy = key("Envoy", default=Envoy())
     lattice: Lattice = key(
         "Lattice",

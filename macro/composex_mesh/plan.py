@@ -36,6 +36,8 @@ class Namespace:
     id: Value
     name: Value
     logical_id: str | None = None
+    arn: Value = None
+    """Given as ``{Arn, Name}`` (Service Connect: a namespace shared from another account); then ``id`` is None."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ class EcsTarget:
     """The application container's port mappings, read as deployed."""
     family: Value = None
     """The task definition's ``Family`` as this deploy sees it (None: not written)."""
+    network_mode: str = "awsvpc"
+    """``awsvpc``, or (Service Connect only) ``bridge``: then the tasks have no security groups of their own."""
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from .plan import (
 )
 
 NAMESPACE_TYPE = "AWS::ServiceDiscovery::PrivateDnsNamespace"
+HTTP_NAMESPACE_TYPE = "AWS::ServiceDiscovery::HttpNamespace"
 CLOUD_MAP_SERVICE_TYPE = "AWS::ServiceDiscovery::Service"
 ECS_SERVICE_TYPE = "AWS::ECS::Service"
 TASK_DEFINITION_TYPE = "AWS::ECS::TaskDefinition"
@@ -59,6 +60,8 @@ class Resolver:
         self.warnings: list[str] = []
         self.app_mesh = section.backend == "AppMesh"
         """App Mesh patches the task definition and reads the service's Cloud Map registration; Service Connect not."""
+        self.service_connect = section.backend == "ServiceConnect"
+        """Service Connect also takes HttpNamespaces, bridge-mode tasks and client aliases outside the namespace."""
         self.omitted: dict[str, str] = {}
         """Nodes left out this deploy (their ECS service does not exist) -> why."""
 
@@ -123,12 +126,16 @@ class Resolver:
     def _namespace(self) -> Namespace | None:
         given = self.section.namespace
         if isinstance(given, model.NamespaceRef):
-            return Namespace(id=self.view.deployed(given.id), name=given.name)
+            return Namespace(id=self.view.deployed(given.id), name=given.name, arn=self.view.deployed(given.arn))
         if isinstance(given, str):
+            if self.service_connect and self.type_of(given) == HTTP_NAMESPACE_TYPE:
+                return self._template_namespace(given)
             if not self._check_type("Namespace", given, NAMESPACE_TYPE):
                 return None
             return self._template_namespace(given)
         found = sorted(self.view.of_type(NAMESPACE_TYPE))
+        if not found and self.service_connect:
+            found = sorted(self.view.of_type(HTTP_NAMESPACE_TYPE))
         if len(found) == 1:
             return self._template_namespace(found[0])
         absent = sorted(
@@ -298,11 +305,13 @@ class Resolver:
         )
         if "NetworkMode" in task and network_mode is None:
             return None
-        if network_mode != "awsvpc":
+        network_mode = "bridge" if "NetworkMode" not in task else network_mode
+        if network_mode != "awsvpc" and not (self.service_connect and network_mode == "bridge"):
             shown = repr(network_mode) if not _is_intrinsic(task.get("NetworkMode")) else "its parameter's value"
+            needs = "Service Connect needs awsvpc or bridge" if self.service_connect else "App Mesh needs it"
             self.errors.add(
                 f"{path}.Service",
-                f"task definition '{task_id}' must use NetworkMode: awsvpc (App Mesh and Service Connect need it), "
+                f"task definition '{task_id}' must use NetworkMode: awsvpc ({needs}), "
                 f"not {shown if 'NetworkMode' in task else repr('the default bridge')}.",
             )
             return None
@@ -334,6 +343,7 @@ class Resolver:
             cloud_map_name=cloud_map_name,
             port_mappings=mappings,
             family=family if isinstance(family, str) else None,
+            network_mode=str(network_mode),
         )
         return NodePlan(
             name=name,
@@ -669,16 +679,17 @@ class Resolver:
                     )
                     continue
                 suffix = f".{namespace.name}"
-                if not service.dns_name.endswith(suffix) or service.dns_name == suffix:
+                inside = service.dns_name.endswith(suffix) and service.dns_name != suffix
+                if not inside and not self.service_connect:  # a Service Connect alias need not lie in it
                     self.errors.add(
                         f"{path}.DnsName",
                         f"'{service.dns_name}' is outside the namespace {namespace.name}; "
                         f"Cloud Map can only answer names ending in {suffix}.",
                     )
                     continue
-                label = service.dns_name[: -len(suffix)]
+                label = service.dns_name[: -len(suffix)] if inside else service.dns_name.split(".", 1)[0]
                 dns_name = service.dns_name
-            key = label.lower()
+            key = dns_name.lower() if self.service_connect and isinstance(dns_name, str) else label.lower()
             if key in seen:
                 self.errors.add(path, f"has the same DNS name as service '{seen[key]}'.")
                 continue
@@ -701,6 +712,8 @@ class Resolver:
         from a parameter.
         """
         names: dict[str, str] = {}
+        if namespace.logical_id is None and namespace.id is None:  # {Arn, Name}: no Id to compare with
+            return names
         expected = ("resource", namespace.logical_id) if namespace.logical_id else self.view.identity(namespace.id)
         for logical_id in self.view.of_type(CLOUD_MAP_SERVICE_TYPE):
             props = self.properties(logical_id)
@@ -748,11 +761,13 @@ def _cloud_map_namespace(props: Mapping[str, Any]) -> Any:
 def _derived_listeners(mappings: tuple[PortMapping, ...]) -> tuple[model.Listener, ...]:
     """One listener per tcp port mapping: its AppProtocol (http, http2, grpc), else tcp."""
     listeners: list[model.Listener] = []
+    seen: set[int] = set()  # a set: scanning the list made 6,000 ports take seconds
     for mapping in mappings:
         if mapping.protocol != "tcp":
             continue
         protocol = _APP_PROTOCOLS.get(mapping.app_protocol or "", "tcp")
-        if all(listener.port != mapping.port for listener in listeners):
+        if mapping.port not in seen:
+            seen.add(mapping.port)
             listeners.append(model.Listener(port=mapping.port, protocol=protocol))  # type: ignore[arg-type]
     return tuple(listeners)
 

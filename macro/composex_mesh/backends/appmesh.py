@@ -69,7 +69,7 @@ class AppMeshRenderer:
         mesh = self.plan.section.mesh
         properties = {
             "MeshName": mesh.name if mesh.name is not None else {"Ref": "AWS::StackName"},
-            "Spec": {"EgressFilter": {"Type": mesh.egress_filter}},
+            "Spec": {"EgressFilter": {"Type": mesh.egress_filter or "DROP_ALL"}},
         }
         self._add(MESH_ID, appmesh.Mesh, properties, "Mesh")
 
@@ -105,7 +105,7 @@ class AppMeshRenderer:
                 "Listeners": listeners,
                 "Backends": backends,
                 "ServiceDiscovery": discovery,
-                "Logging": {"AccessLog": {"File": {"Path": "/dev/stdout"}}},
+                "Logging": spec.logging(self.plan.section.access_log),
             }
         )
         properties = self._in_mesh({"VirtualNodeName": node.name, "Spec": node_spec})

@@ -16,6 +16,36 @@ def drop_none(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None and value != [] and value != {}}
 
 
+ENVOY_JSON_LOG = (
+    ("start_time", "%START_TIME%"),
+    ("method", "%REQ(:METHOD)%"),
+    ("path", "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%"),
+    ("protocol", "%PROTOCOL%"),
+    ("response_code", "%RESPONSE_CODE%"),
+    ("response_flags", "%RESPONSE_FLAGS%"),
+    ("bytes_received", "%BYTES_RECEIVED%"),
+    ("bytes_sent", "%BYTES_SENT%"),
+    ("duration", "%DURATION%"),
+    ("upstream_service_time", "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%"),
+    ("x_forwarded_for", "%REQ(X-FORWARDED-FOR)%"),
+    ("user_agent", "%REQ(USER-AGENT)%"),
+    ("request_id", "%REQ(X-REQUEST-ID)%"),
+    ("authority", "%REQ(:AUTHORITY)%"),
+    ("upstream_host", "%UPSTREAM_HOST%"),
+)
+"""The fields of envoy's default access log line, as App Mesh's JSON format: ``AccessLog: {Format: Json}``."""
+
+
+def logging(access_log: model.AccessLog) -> dict[str, Any] | None:
+    """A virtual node's access log to ``/dev/stdout``: envoy's default text line, or its fields as JSON."""
+    if not access_log.enabled:
+        return None
+    file: dict[str, Any] = {"Path": "/dev/stdout"}
+    if access_log.format == "Json":
+        file["Format"] = {"Json": [{"Key": key, "Value": value} for key, value in ENVOY_JSON_LOG]}
+    return {"AccessLog": {"File": file}}
+
+
 def duration(value: model.Duration | None) -> dict[str, Any] | None:
     return value.as_app_mesh() if value is not None else None
 

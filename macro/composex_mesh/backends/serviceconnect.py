@@ -17,27 +17,38 @@ from troposphere import ecs
 
 from .. import model
 from ..checks import match_protocols
+from ..deploy_view import Unknown
 from ..errors import ErrorCollector
 from ..jsoncopy import deepcopy
 from ..network import render_ingress
-from ..plan import NodePlan, Plan, RouterPlan, ServicePlan, Value
+from ..plan import EcsTarget, Edge, NodePlan, Plan, RouterPlan, ServicePlan, Value
 from ..resolve import CLOUD_MAP_SERVICE_TYPE
-from .base import Rendered, add_depends_on, build
+from .base import Rendered, add_depends_on, build, canonical
 from .serviceconnect_tls import ServiceConnectTls, render_tls
 
 PROXY_LOG_PREFIX = "service-connect"
 APP_PROTOCOLS = ("http", "http2", "grpc")
+PROXY_LOG_LEVELS = ("debug", "info")
+PROXY_LOG_DRIVERS = ("awslogs", "awsfirelens")
 _CLOUD_MAP_NAME = re.compile(r"^[a-z0-9_][a-z0-9_-]{0,63}$")
 _CLOUD_MAP_RULE = "lowercase letters, digits, '_' and '-', at most 64 characters, not starting with '-'"
+_CLIENT_ALIAS = re.compile(r"^[a-z0-9_][a-z0-9_.-]{0,126}$")
+_CLIENT_ALIAS_RULE = "lowercase letters, digits, '_', '-' and '.', at most 127 characters, not starting with '-'"
+_PORT_NAME = _CLOUD_MAP_NAME
+_TEST_TRAFFIC_STRATEGIES = ("BLUE_GREEN", "LINEAR", "CANARY")
 
-CANARY_HINT = (
-    "For a canary or a new version, deploy it in the same ECS service with a deployment Strategy "
-    "(BLUE_GREEN, with test traffic header rules on the client alias, or CANARY/LINEAR)."
+PROXY_HANDLES_FAILURES = (
+    "the Service Connect proxy retries failed requests itself (twice, on connection failure or 503) and ejects "
+    "failing tasks, without settings"
 )
-PROXY_HINT = "Service Connect manages its proxy (image, version and settings); remove it."
+LATTICE_HINT = "VPC Lattice (Backend: VpcLattice) offers weighted and matched routing."
+DEPLOYMENT_HINT = (
+    "For a new version, use an ECS blue/green, linear or canary deployment (DeploymentConfiguration.Strategy), "
+    "with the service's TestTraffic."
+)
+PROXY_HINT = "Service Connect runs and manages its proxy (image, version and settings); remove it."
 _ENVOY_HINTS = {
     "Image": PROXY_HINT,
-    "LogLevel": f"{PROXY_HINT} The proxy logs to the app container's log group (stream prefix {PROXY_LOG_PREFIX}).",
     "Tracing": f"{PROXY_HINT} For traces, instrument the application (e.g. AWS Distro for OpenTelemetry).",
     "Environment": PROXY_HINT,
 }
@@ -62,6 +73,8 @@ class Endpoint:
     service: ServicePlan
     node: NodePlan
     listener: model.Listener
+    listener_path: str
+    """Where the listener is written: ``Nodes.<n>.Listeners[i]``, or ``Nodes.<n>.Service`` for derived ones."""
     client_port: int
     route: model.Route | None
     route_path: str | None
@@ -77,6 +90,18 @@ class Endpoint:
         return f"{self.origin}.DnsName" if self.service.service.dns_name is not None else self.origin
 
 
+@dataclass
+class PortIndex:
+    """The port mappings of one task definition's containers, by port: the app container's first, then the others'."""
+
+    mappings: dict[int, tuple[str, dict[str, Any]]]
+    """Port -> (container name, its port mapping of that port)."""
+    unreadable: list[tuple[str, Any]]
+    """(container name, ContainerPort) of the mappings whose port the macro cannot read."""
+    names: set[Any]
+    """The names of all port mappings, including those the macro adds."""
+
+
 class ServiceConnectRenderer:
     """Renders a plan into Service Connect configurations; one instance per expansion."""
 
@@ -87,17 +112,21 @@ class ServiceConnectRenderer:
         self.single_targets: dict[str, str] = {}
         """Router name -> the ECS node its only route sends everything to."""
         self.tls: ServiceConnectTls | None = None
+        self.proxy_log_level: str | None = None
 
     def render(self) -> Rendered:
         self._check_section()
         endpoints = self._name_endpoints(self._endpoints())
-        self._check_unpublished_timeouts(endpoints)
+        self._check_unpublished_listener_keys(endpoints)
         if self.errors:
             return self.rendered
         self.tls = render_tls(self.plan, self.rendered, self.errors)
+        by_node: dict[str, list[Endpoint]] = {}
+        for endpoint in endpoints:
+            by_node.setdefault(endpoint.node.name, []).append(endpoint)
         for node in self.plan.nodes.values():
-            self._configure(node, [item for item in endpoints if item.node.name == node.name])
-        render_ingress(self.plan, self.rendered, self.errors)
+            self._configure(node, by_node.get(node.name, []))
+        render_ingress(self._network_plan(endpoints), self.rendered, self.errors)
         self._order_services()
         return self.rendered
 
@@ -117,38 +146,41 @@ class ServiceConnectRenderer:
     def _check_mesh(self) -> None:
         mesh = self.plan.section.mesh
         if mesh.name is not None:
-            self.errors.add(
-                "Mesh.Name", "Service Connect has no mesh to name: the namespace groups the services; remove it."
+            self.rendered.warnings.append(
+                "[Mesh.Name] is not used: Service Connect has no mesh to name; the namespace groups the services."
             )
-        if mesh.egress_filter == "ALLOW_ALL":
-            self.errors.add(
-                "Mesh.EgressFilter",
-                "ALLOW_ALL: Service Connect does not filter egress; the tasks' security groups do. Remove it and "
-                "allow the outbound traffic in the security groups (the macro opens only the mesh's own ports).",
+        if mesh.egress_filter == "DROP_ALL":
+            self.rendered.warnings.append(
+                "[Mesh.EgressFilter] DROP_ALL: Service Connect does not filter egress; only the security groups "
+                "restrict who calls whom (the macro opens each consumer's groups to its providers' ports)."
             )
         if mesh.existing:
             self.errors.add(
                 "Mesh.Existing",
-                "Service Connect has no mesh to join: services of other stacks join the same Cloud Map namespace "
-                "(Namespace: {Id, Name}).",
+                "Service Connect has no mesh to join: services of other stacks join the same Cloud Map namespace. "
+                "Write Namespace: {Id, Name} (or {Arn, Name} for one shared with this account) and remove it.",
             )
         if mesh.owner is not None:
             self.errors.add(
                 "Mesh.Owner",
-                "Service Connect has no shared meshes: services connect within one Cloud Map namespace; remove it.",
+                "Service Connect has no shared meshes: a namespace shared from another account through AWS RAM is "
+                "joined by its ARN. Write Namespace: {Arn, Name} and remove it.",
             )
 
     def _check_envoy(self) -> None:
         envoy = self.plan.section.envoy
         if envoy is _DEFAULT_ENVOY:  # the parser leaves an absent Envoy at the class default object
             return
-        written = [
-            key for attribute, key in _ENVOY_KEYS if getattr(envoy, attribute) != getattr(_DEFAULT_ENVOY, attribute)
-        ]
-        for key in written:
-            self.errors.add(f"Envoy.{key}", _ENVOY_HINTS[key])
-        if not written:
-            self.errors.add("Envoy", PROXY_HINT)
+        for attribute, key in _ENVOY_KEYS:
+            if key != "LogLevel" and getattr(envoy, attribute) != getattr(_DEFAULT_ENVOY, attribute):
+                self.errors.add(f"Envoy.{key}", _ENVOY_HINTS[key])
+        if envoy.log_level in PROXY_LOG_LEVELS:
+            self.proxy_log_level = envoy.log_level
+        else:
+            self.errors.add(
+                "Envoy.LogLevel",
+                f"{envoy.log_level}: the Service Connect proxy's log level is debug or info; write one of them.",
+            )
 
     def _check_dns_node(self, node: NodePlan) -> None:
         names = [name for name, service in self.plan.section.services.items() if service.node == node.name]
@@ -169,30 +201,54 @@ class ServiceConnectRenderer:
 
     def _check_ecs_node(self, node: NodePlan) -> None:
         assert node.ecs is not None
+        path = f"Nodes.{node.name}"
         service_id = node.ecs.service_id
-        if "ServiceConnectConfiguration" in self.plan.view.properties(service_id):
+        service = self.plan.view.properties(service_id)
+        given = service.get("ServiceConnectConfiguration")
+        if given is not None and not _only_disabled(given):
             self.errors.add(
-                f"Nodes.{node.name}.Service",
-                f"ECS service '{service_id}' already has a ServiceConnectConfiguration; remove it: "
-                "the macro writes it from this section.",
+                f"{path}.Service",
+                f"ECS service '{service_id}' already has a ServiceConnectConfiguration: the macro writes it (one that "
+                "only says Enabled: false is replaced). Remove it; the section's AccessLog, Envoy.LogLevel, "
+                "TestTraffic and IngressPort keys set what it could add.",
+            )
+        controller = service.get("DeploymentController")
+        kind = self._known(controller.get("Type")) if isinstance(controller, Mapping) else None
+        if kind not in (None, "ECS"):
+            self.errors.add(
+                f"{path}.Service",
+                f"ECS service '{service_id}' has DeploymentController {_describe(kind)}: Service Connect runs only "
+                "under the ECS deployment controller. Remove DeploymentController (or set Type: ECS); for "
+                "blue/green, linear or canary deployments set DeploymentConfiguration.Strategy.",
+            )
+        task_id = node.ecs.task_definition_id
+        task = self.plan.view.properties(task_id)
+        compatibilities = self._known(task.get("RequiresCompatibilities"))
+        fargate_only = isinstance(compatibilities, list) and compatibilities and set(compatibilities) == {"FARGATE"}
+        if "Memory" not in task and not fargate_only:
+            self.errors.add(
+                f"{path}.Service",
+                f"task definition '{task_id}' has no task-level Memory: on EC2, Service Connect needs it to make room "
+                "for its proxy container. Set Memory on the task definition.",
             )
         for index, listener in enumerate(node.node.listeners or ()):
-            path = f"Nodes.{node.name}.Listeners[{index}]"
+            listener_path = f"{path}.Listeners[{index}]"
             if listener.health_check is not None:
                 self.errors.add(
-                    f"{path}.HealthCheck",
+                    f"{listener_path}.HealthCheck",
                     "Service Connect takes no health check of its own: give the container a HealthCheck in the "
-                    "task definition instead; ECS replaces the tasks whose essential containers turn unhealthy.",
+                    "task definition instead (ECS replaces the tasks whose essential containers turn unhealthy); "
+                    f"{PROXY_HANDLES_FAILURES}.",
                 )
             if listener.connection_pool is not None:
                 self.errors.add(
-                    f"{path}.ConnectionPool",
-                    "Service Connect takes no connection pool settings: its proxy manages connections; remove it.",
+                    f"{listener_path}.ConnectionPool",
+                    f"Service Connect takes no connection pool settings: {PROXY_HANDLES_FAILURES}. Remove it.",
                 )
             if listener.outlier_detection is not None:
                 self.errors.add(
-                    f"{path}.OutlierDetection",
-                    "Service Connect's proxy applies its own outlier detection, which takes no settings; remove it.",
+                    f"{listener_path}.OutlierDetection",
+                    f"Service Connect takes no outlier detection settings: {PROXY_HANDLES_FAILURES}. Remove it.",
                 )
 
     def _check_router(self, router: RouterPlan) -> None:
@@ -203,8 +259,8 @@ class ServiceConnectRenderer:
         if len(routes) > 1:
             self.errors.add(
                 f"{path}.Routes",
-                f"has {len(routes)} routes: Service Connect sends every request for a name to one ECS service, "
-                f"with no routes. Keep one route with one target. {CANARY_HINT}",
+                f"has {len(routes)} routes: Service Connect sends every request for a name to one ECS service. "
+                f"Keep one route with one target. {DEPLOYMENT_HINT} {LATTICE_HINT}",
             )
             return
         targets = list(routes[0].targets)
@@ -216,7 +272,7 @@ class ServiceConnectRenderer:
             self.errors.add(
                 f"{path}.Targets",
                 f"splits traffic between {', '.join(route.targets)}: Service Connect sends every request for a "
-                f"name to one ECS service. {CANARY_HINT}",
+                f"name to one ECS service. {DEPLOYMENT_HINT} {LATTICE_HINT}",
             )
         for target in route.targets:
             node = self.plan.nodes.get(target)
@@ -226,18 +282,19 @@ class ServiceConnectRenderer:
                     f"is DNS node '{target}': Service Connect only sends traffic to ECS services of the namespace.",
                 )
         for key in _match_keys(route.match):
-            hint = "; route test traffic of a new version by header with ECS blue/green deployments" * (
-                key == "Headers"
+            hint = (
+                " To send test requests to a new revision, write TestTraffic on the service."
+                if key == "Headers"
+                else ""
             )
             self.errors.add(
                 f"{path}.Match.{key}",
                 f"Service Connect does not route by {_MATCH_HINTS[key]}: every request for a name goes to one ECS "
-                f"service. Give each variant its own service name{hint}, or remove the match.",
+                f"service. Give each variant its own service name, or remove the match.{hint} {LATTICE_HINT}",
             )
         if route.retries is not None:
             self.errors.add(
-                f"{path}.Retries",
-                "Service Connect's proxy retries failed requests on its own and takes no retry policy; remove it.",
+                f"{path}.Retries", f"Service Connect takes no retry policy: {PROXY_HANDLES_FAILURES}. Remove it."
             )
         if route.priority is not None:
             self.errors.add(f"{path}.Priority", "Service Connect has no routes to order; remove it.")
@@ -245,22 +302,10 @@ class ServiceConnectRenderer:
     # -- endpoints --------------------------------------------------------------------------------------
 
     def _endpoints(self) -> list[Endpoint]:
-        """Every (service, listener) to publish, in section order; a listener is published once."""
+        """Every (service, listener) to publish, in section order; several services may share a listener."""
         endpoints: list[Endpoint] = []
-        published: dict[tuple[str, int], str] = {}
         for service in self.plan.services.values():
-            for endpoint in self._service_endpoints(service):
-                key = (endpoint.node.name, endpoint.listener.port)
-                if key in published:
-                    self.errors.add(
-                        endpoint.origin,
-                        f"publishes port {key[1]} of node '{key[0]}', which service '{published[key]}' already "
-                        "publishes: Service Connect gives a port of a task one name. Keep one of the two services, "
-                        "or serve this one on another port.",
-                    )
-                    continue
-                published[key] = service.name
-                endpoints.append(endpoint)
+            endpoints.extend(self._service_endpoints(service))
         return endpoints
 
     def _service_endpoints(self, service: ServicePlan) -> list[Endpoint]:
@@ -275,24 +320,41 @@ class ServiceConnectRenderer:
                     f"node '{node_name}' has no listeners (no Listeners, and no PortMappings on its container): "
                     "Service Connect has no port to publish.",
                 )
-            return [Endpoint(service, node, item, item.port, None, None) for item in node.listeners]
+            return [
+                Endpoint(service, node, item, _listener_path(node, index), item.port, None, None)
+                for index, item in enumerate(node.listeners)
+            ]
         assert router_name is not None
         if router_name not in self.single_targets:
             return []  # reported by _check_router
         router = self.plan.routers[router_name]
         node = self.plan.nodes[self.single_targets[router_name]]
-        listener = next(item for item in node.listeners if item.protocol == router.protocol)
+        index, listener = next((i, item) for i, item in enumerate(node.listeners) if item.protocol == router.protocol)
         route_path = f"Routers.{router_name}.Routes[0]"
-        return [Endpoint(service, node, listener, router.listeners[0].port, router.router.routes[0], route_path)]
+        return [
+            Endpoint(
+                service,
+                node,
+                listener,
+                _listener_path(node, index),
+                router.listeners[0].port,
+                router.router.routes[0],
+                route_path,
+            )
+        ]
 
     def _name_endpoints(self, endpoints: list[Endpoint]) -> list[Endpoint]:
         """Give each endpoint its Cloud Map name: the service's label, then ``label-port`` for further ports."""
         named: list[Endpoint] = []
         seen: dict[str, str] = {}
+        services_named: set[str] = set()
         taken = self.plan.cloud_map_names
         for endpoint in endpoints:
             label = endpoint.service.cloud_map_label
-            first = all(item.service.name != endpoint.service.name for item in named)
+            first = endpoint.service.name not in services_named
+            services_named.add(endpoint.service.name)
+            if first and not self._check_service(endpoint):
+                continue  # its DnsName is reported; the discovery name derived from it would be reported twice
             name = label if first else f"{label}-{endpoint.listener.port}"
             if not _CLOUD_MAP_NAME.match(name):
                 self.errors.add(
@@ -316,8 +378,41 @@ class ServiceConnectRenderer:
             named.append(replace(endpoint, discovery_name=name))
         return named
 
-    def _check_unpublished_timeouts(self, endpoints: list[Endpoint]) -> None:
-        """Timeouts belong to published endpoints: one on a listener no service publishes would be lost."""
+    def _check_service(self, endpoint: Endpoint) -> bool:
+        """A written DnsName must be a client alias (False if not); TestTraffic needs an http, http2 or grpc port."""
+        service = endpoint.service
+        dns_name = service.service.dns_name
+        if dns_name is not None and not _CLIENT_ALIAS.match(dns_name):
+            lower = f" Write it in lowercase: '{dns_name.lower()}'." if _CLIENT_ALIAS.match(dns_name.lower()) else ""
+            self.errors.add(
+                f"{endpoint.origin}.DnsName",
+                f"'{_shorten(dns_name)}' cannot be a Service Connect client alias ({_CLIENT_ALIAS_RULE}).{lower}",
+            )
+            return False
+        rule = service.service.test_traffic
+        if rule is None:
+            return True
+        if endpoint.listener.protocol not in APP_PROTOCOLS:
+            self.errors.add(
+                f"{endpoint.origin}.TestTraffic",
+                f"matches a header, but port {endpoint.listener.port} of node '{endpoint.node.name}' is tcp: "
+                "test traffic rules need an http, http2 or grpc listener.",
+            )
+            return True
+        assert endpoint.node.ecs is not None
+        provider = endpoint.node.ecs.service_id
+        configuration = self.plan.view.properties(provider).get("DeploymentConfiguration")
+        strategy = self._known(configuration.get("Strategy")) if isinstance(configuration, Mapping) else None
+        if strategy not in _TEST_TRAFFIC_STRATEGIES:
+            self.rendered.warnings.append(
+                f"[{endpoint.origin}.TestTraffic] applies only during blue/green, linear or canary deployments of "
+                f"ECS service '{provider}', whose DeploymentConfiguration.Strategy is {_describe(strategy)}: set it "
+                "to BLUE_GREEN, LINEAR or CANARY."
+            )
+        return True
+
+    def _check_unpublished_listener_keys(self, endpoints: list[Endpoint]) -> None:
+        """Timeouts and ingress ports belong to published endpoints: on a listener no service publishes, lost."""
         published = {(item.node.name, item.listener.port) for item in endpoints}
         unsure = {  # targets of routers that failed above: whether they would publish is unknown
             target
@@ -330,12 +425,18 @@ class ServiceConnectRenderer:
             if not node.is_ecs or node.name in unsure:
                 continue
             for index, listener in enumerate(node.node.listeners or ()):
-                if listener.timeout is not None and (node.name, listener.port) not in published:
-                    self.errors.add(
-                        f"Nodes.{node.name}.Listeners[{index}].Timeout",
-                        "is on a listener that no service publishes: Service Connect sets timeouts per published "
-                        "port. Publish the listener with a service, or remove the timeout.",
-                    )
+                if (node.name, listener.port) in published:
+                    continue
+                for key, value, what in (
+                    ("Timeout", listener.timeout, "timeouts"),
+                    ("IngressPort", listener.ingress_port, "ingress ports"),
+                ):
+                    if value is not None:
+                        self.errors.add(
+                            f"Nodes.{node.name}.Listeners[{index}].{key}",
+                            f"is on a listener that no service publishes: Service Connect sets {what} per published "
+                            f"port. Publish the listener with a service, or remove the {key}.",
+                        )
 
     # -- rendering --------------------------------------------------------------------------------------
 
@@ -347,17 +448,30 @@ class ServiceConnectRenderer:
         task_id = ecs_target.task_definition_id
         view = self.plan.view
         task = deepcopy(dict(self.plan.resources[task_id]))
-        containers: list[dict[str, Any]] = view.raw_at(task, ("Properties", "ContainerDefinitions"))
-        app = view.raw_at(containers, (ecs_target.container_index,))
-        services = [self._service_entry(item, containers, app) for item in endpoints]
+        containers: list[Any] = view.raw_at(task, ("Properties", "ContainerDefinitions"))
+        app: dict[str, Any] = view.raw_at(containers, (ecs_target.container_index,))
+        ports = self._port_index(ecs_target, app, containers)
+        services = [self._service_entry(item, app, ports) for item in endpoints]
         if task != self.plan.resources[task_id]:  # only a task definition whose port mappings changed is patched
             self.rendered.patch(task_id, task)
         config: dict[str, Any] = {"Enabled": True, "Namespace": self._namespace()}
         if services:
             config["Services"] = services
-        log = _proxy_log_configuration(app)
+        log = self._proxy_log_configuration(node, view.deployed(app.get("LogConfiguration")))
         if log is not None:
             config["LogConfiguration"] = log
+        access_log = self.plan.section.access_log
+        if access_log.enabled and log is not None:
+            config["AccessLogConfiguration"] = {"Format": access_log.format.upper()}
+        elif access_log.enabled and access_log is not _DEFAULT_ACCESS_LOG:
+            self.rendered.warnings.append(
+                f"[Nodes.{node.name}] gets no access log: Service Connect writes it to the proxy's log "
+                f"configuration, and container '{ecs_target.container_name}' has none to copy. Give it a "
+                "LogConfiguration "
+                "(awslogs or awsfirelens)."
+            )
+        if self.proxy_log_level is not None:
+            config["ContainerConfigurations"] = [{"LogLevel": self.proxy_log_level}]
         typed = build(ecs.Service, ecs_target.service_id, {"ServiceConnectConfiguration": config})
         service = self.rendered.patch(ecs_target.service_id, self.plan.resources[ecs_target.service_id])
         service.setdefault("Properties", {})["ServiceConnectConfiguration"] = typed["Properties"][
@@ -367,20 +481,29 @@ class ServiceConnectRenderer:
             add_depends_on(service, *self.tls.depends_on)
 
     def _namespace(self) -> Value:
-        """The namespace's ARN when the template makes it, else its name."""
+        """The namespace's ARN: ``GetAtt Arn`` when the template makes it, else as given or built from its Id."""
         namespace = self.plan.namespace
         if namespace.logical_id is not None:
             return {"Fn::GetAtt": [namespace.logical_id, "Arn"]}
-        return namespace.name
+        if namespace.arn is not None:
+            return namespace.arn
+        arn = "arn:${AWS::Partition}:servicediscovery:${AWS::Region}:${AWS::AccountId}:namespace/"
+        if isinstance(namespace.id, str) and "${" not in namespace.id:
+            return {"Fn::Sub": arn + namespace.id}
+        return {"Fn::Sub": [arn + "${NamespaceId}", {"NamespaceId": namespace.id}]}
 
-    def _service_entry(
-        self, endpoint: Endpoint, containers: list[dict[str, Any]], app: dict[str, Any]
-    ) -> dict[str, Any]:
+    def _service_entry(self, endpoint: Endpoint, app: dict[str, Any], ports: PortIndex) -> dict[str, Any]:
+        alias: dict[str, Any] = {"DnsName": endpoint.service.dns_name, "Port": endpoint.client_port}
+        rule = endpoint.service.service.test_traffic
+        if rule is not None:
+            alias["TestTrafficRules"] = {"Header": {"Name": rule.header, "Value": {"Exact": rule.exact}}}
         entry: dict[str, Any] = {
-            "PortName": self._port_name(endpoint, containers, app),
+            "PortName": self._port_name(endpoint, app, ports),
             "DiscoveryName": endpoint.discovery_name,
-            "ClientAliases": [{"DnsName": endpoint.service.dns_name, "Port": endpoint.client_port}],
+            "ClientAliases": [alias],
         }
+        if endpoint.listener.ingress_port is not None:
+            entry["IngressPortOverride"] = endpoint.listener.ingress_port
         timeout = self._timeout(endpoint)
         if timeout:
             entry["Timeout"] = timeout
@@ -388,57 +511,99 @@ class ServiceConnectRenderer:
             entry["Tls"] = self.tls.configuration
         return entry
 
-    def _port_name(self, endpoint: Endpoint, containers: list[dict[str, Any]], app: dict[str, Any]) -> Value:
-        """The name of the app container's port mapping of the listener: the user's, or one the macro adds."""
+    def _port_index(self, ecs_target: EcsTarget, app: dict[str, Any], containers: list[Any]) -> PortIndex:
+        """Index the task's port mappings once: finding a port is then constant time, whatever the task's size.
+
+        The app container's come from the plan (read and checked by the resolver); the other containers'
+        (sidecars) are read here, as deployed.
+        """
+        view = self.plan.view
+        index = PortIndex(mappings={}, unreadable=[], names=set())
+        app_mappings = view.raw_at(app, ("PortMappings",)) if "PortMappings" in app else []
+        for item in ecs_target.port_mappings:
+            index.mappings.setdefault(item.port, (ecs_target.container_name, view.raw_at(app_mappings, (item.index,))))
+        sidecars = [view.raw_at(containers, (i,)) for i, _ in view.items(containers) if i != ecs_target.container_index]
+        for container in [app, *sidecars]:
+            if not isinstance(container, dict) or "PortMappings" not in container:
+                continue
+            name = str(self._known(container.get("Name")))
+            written = view.raw_at(container, ("PortMappings",))
+            for position, deployed in view.items(written):
+                if not isinstance(deployed, Mapping):
+                    continue
+                mapping = view.raw_at(written, (position,))
+                if "Name" in deployed:
+                    index.names.add(canonical(self._known(deployed["Name"])))
+                if container is app or "ContainerPort" not in deployed:  # a ContainerPortRange: not one port
+                    continue
+                port = _literal_port(self._known(deployed["ContainerPort"]))
+                if port is None:
+                    index.unreadable.append((name, deployed["ContainerPort"]))
+                else:
+                    index.mappings.setdefault(port, (name, mapping))
+        return index
+
+    def _port_name(self, endpoint: Endpoint, app: dict[str, Any], ports: PortIndex) -> Value:
+        """The name of the port mapping of the listener: the user's, or one the macro adds to the app container."""
         listener = endpoint.listener
-        path = self._listener_path(endpoint.node, listener)
-        assert endpoint.node.ecs is not None
-        container_name = endpoint.node.ecs.container_name
-        found = next((item for item in endpoint.node.ecs.port_mappings if item.port == listener.port), None)
+        path = endpoint.listener_path
+        found = ports.mappings.get(listener.port)
         if found is None:
-            mapping: dict[str, Any] = {"ContainerPort": listener.port, "Protocol": "tcp"}
-            self.plan.view.raw_at(app, ()).setdefault("PortMappings", [])
-            self.plan.view.raw_at(app, ("PortMappings",)).append(mapping)
-            given = None
-        else:
-            mapping = self.plan.view.raw_at(app, ("PortMappings", found.index))
-            given = found.app_protocol
-            if found.protocol != "tcp":
+            for container, value in ports.unreadable:
                 self.errors.add(
-                    path, f"port {listener.port} of container '{container_name}' is not tcp; Service Connect needs tcp."
+                    path,
+                    f"a port mapping of container '{container}' has a ContainerPort that the macro cannot read "
+                    f"({_describe(value)}): write it as a number or a parameter, so that the macro can find (or "
+                    f"add) the port mapping of port {listener.port}.",
                 )
+            ports.unreadable.clear()  # reported once
+            mapping: dict[str, Any] = {"ContainerPort": listener.port, "Protocol": "tcp"}
+            app.setdefault("PortMappings", [])
+            self.plan.view.raw_at(app, ("PortMappings",)).append(mapping)
+            container = str(app["Name"])
+            ports.mappings[listener.port] = (container, mapping)
+        else:
+            container, mapping = found
+        if str(self._known(mapping.get("Protocol", "tcp"))).lower() != "tcp":
+            self.errors.add(
+                path, f"port {listener.port} of container '{container}' is not tcp; Service Connect needs tcp."
+            )
         app_protocol = listener.protocol if listener.protocol in APP_PROTOCOLS else None
-        if given is None and "AppProtocol" not in mapping and app_protocol is not None:
+        given = self._known(mapping.get("AppProtocol"))
+        if given is None and app_protocol is not None:
             mapping["AppProtocol"] = app_protocol
-        elif given is not None and given != app_protocol:
+        elif given is not None and str(given).lower() != app_protocol:
             self.errors.add(
                 f"{path}.Protocol" if endpoint.node.node.listeners is not None else path,
-                f"is {listener.protocol}, but the port mapping of port {listener.port} in container '{container_name}' "
+                f"is {listener.protocol}, but the port mapping of port {listener.port} in container '{container}' "
                 f"has AppProtocol {given}: make them agree.",
             )
         if "Name" not in mapping:
-            mapping["Name"] = self._new_port_name(listener, containers, path)
+            mapping["Name"] = self._new_port_name(listener, ports, path)
+            return mapping["Name"]
+        name = self._known(mapping["Name"])
+        if isinstance(name, str) and not _PORT_NAME.match(name):
+            self.errors.add(
+                path,
+                f"the port mapping of port {listener.port} in container '{container}' is named '{_shorten(name)}', "
+                f"which cannot be a Service Connect port name ({_CLOUD_MAP_RULE}): rename it.",
+            )
         return mapping["Name"]
 
-    def _new_port_name(self, listener: model.Listener, containers: list[dict[str, Any]], path: str) -> str:
+    def _new_port_name(self, listener: model.Listener, ports: PortIndex, path: str) -> str:
         name = f"{listener.protocol}-{listener.port}"
-        used = {
-            item.get("Name")
-            for container in containers
-            for item in container.get("PortMappings") or ()
-            if isinstance(item, Mapping)
-        }
-        if name in used:
+        if canonical(name) in ports.names:
             self.errors.add(
                 path,
                 f"the macro would name the port mapping of port {listener.port} '{name}', but another port mapping "
                 "has that name: name this port mapping yourself in the task definition.",
             )
+        ports.names.add(canonical(name))
         return name
 
     def _timeout(self, endpoint: Endpoint) -> dict[str, int]:
         """The listener's timeouts, overridden by those of the route that serves the service, in whole seconds."""
-        sources = [(self._listener_path(endpoint.node, endpoint.listener) + ".Timeout", endpoint.listener.timeout)]
+        sources = [(endpoint.listener_path + ".Timeout", endpoint.listener.timeout)]
         if endpoint.route is not None:
             sources.append((f"{endpoint.route_path}.Timeout", endpoint.route.timeout))
         values: dict[str, int] = {}
@@ -456,11 +621,56 @@ class ServiceConnectRenderer:
                 values[key] = value.seconds
         return values
 
-    def _listener_path(self, node: NodePlan, listener: model.Listener) -> str:
-        given = node.node.listeners
-        if given is None:
-            return f"Nodes.{node.name}.Service"
-        return f"Nodes.{node.name}.Listeners[{given.index(listener)}]"
+    def _proxy_log_configuration(self, node: NodePlan, log: Any) -> dict[str, Any] | None:
+        """The proxy's logs, from the app container's: awslogs (stream prefix ``service-connect``) or awsfirelens."""
+        if log is None:
+            return None
+        assert node.ecs is not None
+        driver = self._known(log.get("LogDriver")) if isinstance(log, Mapping) else None
+        options = log.get("Options") if isinstance(log, Mapping) else None
+        if driver == "awsfirelens" and isinstance(log, Mapping):
+            return {key: deepcopy(log[key]) for key in ("LogDriver", "Options", "SecretOptions") if key in log}
+        if driver == "awslogs" and isinstance(options, Mapping) and "awslogs-group" in options:
+            copied = {key: options[key] for key in ("awslogs-group", "awslogs-region") if key in options}
+            return {"LogDriver": "awslogs", "Options": {**copied, "awslogs-stream-prefix": PROXY_LOG_PREFIX}}
+        what = "awslogs without an awslogs-group" if driver == "awslogs" else f"the log driver {_describe(driver)}"
+        self.rendered.warnings.append(
+            f"[Nodes.{node.name}] container '{node.ecs.container_name}' logs with {what}; the macro passes only "
+            "awslogs (with "
+            "a group) and awsfirelens configurations on to the Service Connect proxy, so the proxy's logs and access "
+            "log are not kept. Log the container with awslogs or through FireLens to keep them."
+        )
+        return None
+
+    def _network_plan(self, endpoints: list[Endpoint]) -> Plan:
+        """The plan as the security groups see it: ingress ports moved by IngressPort, no rules for bridge tasks."""
+        moved = {
+            (item.node.name, item.listener.port): item.listener.ingress_port
+            for item in endpoints
+            if item.listener.ingress_port is not None
+        }
+        edges: list[Edge] = []
+        warned: set[tuple[str, str]] = set()
+        for edge in self.plan.edges:
+            port = moved.get((edge.provider, edge.port), edge.port)
+            bridged = [name for name in (edge.consumer, edge.provider) if self._in_bridge_mode(name)]
+            if not bridged:
+                edges.append(replace(edge, port=port))
+                continue
+            if (edge.consumer, edge.provider) not in warned:
+                warned.add((edge.consumer, edge.provider))
+                self.rendered.warnings.append(
+                    f"[Nodes.{edge.consumer}] calls node '{edge.provider}', but '{bridged[0]}' runs in bridge mode: "
+                    "its tasks have no security groups of their own (they use their container instances'), so the "
+                    "macro makes no ingress rule for this call. Open it in the instances' security groups (in "
+                    "bridge mode the provider's proxy listens on an ephemeral host port unless its listener sets "
+                    "IngressPort)."
+                )
+        return replace(self.plan, edges=tuple(sorted(set(edges))))
+
+    def _in_bridge_mode(self, name: str) -> bool:
+        ecs_target = self.plan.nodes[name].ecs
+        return ecs_target is not None and ecs_target.network_mode == "bridge"
 
     def _order_services(self) -> None:
         """Consumers' ECS services wait for their providers': a task only reaches endpoints older than itself."""
@@ -488,6 +698,11 @@ class ServiceConnectRenderer:
                         f"'{consumer_ecs.service_id}' and '{provider_ecs.service_id}' once."
                     )
 
+    def _known(self, value: Any) -> Any:
+        """The literal value this deploy (SPEC §7: parameters, Fn::If, Fn::Sub...), or None where it is not known."""
+        result = self.plan.view.known(value)
+        return None if isinstance(result, Unknown) else result
+
 
 _DEFAULT_ENVOY = next(item.default for item in fields(model.Section) if item.name == "envoy")
 _ENVOY_KEYS = [(item.name, item.metadata["key"]) for item in fields(model.Envoy)]
@@ -503,16 +718,43 @@ def _match_keys(match: model.Match | None) -> list[str]:
     return keys
 
 
-def _proxy_log_configuration(app: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The proxy's logs: to the app container's awslogs group and region, stream prefix ``service-connect``."""
-    log = app.get("LogConfiguration")
-    options = log.get("Options") if isinstance(log, Mapping) else None
-    if not isinstance(log, Mapping) or log.get("LogDriver") != "awslogs" or not isinstance(options, Mapping):
-        return None
-    if "awslogs-group" not in options:
-        return None
-    copied = {key: options[key] for key in ("awslogs-group", "awslogs-region") if key in options}
-    return {"LogDriver": "awslogs", "Options": {**copied, "awslogs-stream-prefix": PROXY_LOG_PREFIX}}
+_DEFAULT_ACCESS_LOG = next(item.default for item in fields(model.Section) if item.name == "access_log")
+
+
+def _listener_path(node: NodePlan, index: int) -> str:
+    return f"Nodes.{node.name}.Service" if node.node.listeners is None else f"Nodes.{node.name}.Listeners[{index}]"
+
+
+def _only_disabled(configuration: Any) -> bool:
+    """A ServiceConnectConfiguration that only turns Service Connect off: the macro may replace it."""
+    return (
+        isinstance(configuration, Mapping)
+        and set(configuration) == {"Enabled"}
+        and configuration["Enabled"] in (False, "false", "False")
+    )
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "not set"
+    if isinstance(value, str):
+        return f"'{_shorten(value)}'"
+    if isinstance(value, Mapping) and len(value) == 1:
+        function = str(next(iter(value)))
+        return f"a {function}" if function == "Ref" else f"an {function}"
+    return "a value of the wrong type"
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def _literal_port(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
 
 
 def _reaches(graph: Mapping[str, set[str]], start: str, goal: str) -> bool:
