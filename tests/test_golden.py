@@ -173,6 +173,8 @@ def _assert_patch_documented(logical_id: str, before: Mapping[str, Any], after: 
                     _assert_list_kept(container.get("DependsOn", []), patched.get("DependsOn"), where)
         elif isinstance(props_before.get(key), list):
             _assert_list_kept(props_before[key], props_after.get(key), where)
+        elif key == "ServiceConnectConfiguration" and props_before.get(key) == {"Enabled": False}:
+            continue  # SPEC §4: a configuration that only turns Service Connect off is replaced
         else:
             assert key not in props_before, f"{where}: replaced"
 

@@ -1,9 +1,11 @@
 """``Backend: ServiceConnect``: Amazon ECS Service Connect from the same plan as App Mesh (SPEC §4).
 
-Every ECS node's service gets a ``ServiceConnectConfiguration``: the namespace, the proxy's logs, and one Service
-Connect service (an "endpoint") per listener it publishes under a service's name, backed by a named port mapping
-of its container. Security groups are opened as for App Mesh. What Service Connect cannot express is an error at
-the key that asks for it, never a silent drop.
+Every ECS node's service gets a ``ServiceConnectConfiguration``: the namespace's ARN, the proxy's logs, access log
+and log level, and one Service Connect service (an "endpoint") per (service, listener) it publishes, backed by a
+named port mapping of whichever container maps the port. Security groups are opened as for App Mesh (on the
+listener's IngressPort, if it has one; not at all for bridge-mode tasks, with a warning). What Service Connect
+cannot express is an error at the key that asks for it, saying what Service Connect does instead; never a silent
+drop.
 """
 
 from __future__ import annotations
