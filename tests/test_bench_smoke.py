@@ -11,7 +11,7 @@ def test_the_generated_mesh_expands_through_the_handler_as_the_benchmark_measure
     assert len(template[SECTION_KEY]["Nodes"]) == 5
     assert meshgen.edge_count(5) == 8
 
-    call, event = bench.expansion_call(5, through_handler=True)
+    call, event = bench.expansion_call(5)
     fragment = call()
     assert SECTION_KEY not in fragment
     types = [resource["Type"] for resource in fragment["Resources"].values()]

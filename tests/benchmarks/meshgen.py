@@ -220,3 +220,49 @@ def cli_template(nodes: int) -> dict[str, Any]:
         "Transform": "ComposeXMesh",
         **fragment,
     }
+
+
+def compose_file(nodes: int) -> dict[str, Any]:
+    """The same graph as ``template(nodes)`` for ECS ComposeX: a docker-compose file (JSON is YAML) with its
+    ``x-cloudmap`` namespace and ``x-appmesh`` extension (nodes, routers with the same two routes, services)."""
+    parts = groups(nodes)
+    services: dict[str, Any] = {}
+    for index in range(nodes):
+        name = node_name(index)
+        services[name] = {
+            "image": f"public.ecr.aws/example/{name}:1.0.{index}",
+            "environment": {"SERVICE_NAME": name},
+            "ports": [{"target": PORT, "published": PORT, "protocol": "tcp"}],
+            "deploy": {"replicas": 2, "resources": {"limits": {"cpus": "0.25", "memory": "512M"}}},
+            "x-network": {"x-cloudmap": "PrivateNamespace"},
+        }
+    mesh_nodes = []
+    for g, members in enumerate(parts):
+        callee = f"group{(g + 1) % len(parts):03d}"
+        for index in members:
+            node: dict[str, Any] = {"Name": node_name(index), "Protocol": "http", "Port": PORT}
+            if len(parts) > 1:
+                node["Backends"] = [callee]
+            mesh_nodes.append(node)
+    routers = []
+    mesh_services = []
+    for g, members in enumerate(parts):
+        name = f"group{g:03d}"
+        weights = [
+            {"Name": node_name(index), "Weight": 3 if position == 0 else 1} for position, index in enumerate(members)
+        ]
+        routes = [
+            {"Match": {"Prefix": "/v2"}, "Nodes": [{"Name": node_name(members[-1]), "Weight": 1}]},
+            {"Match": {"Prefix": "/"}, "Nodes": weights},
+        ]
+        routers.append({"Name": name, "Listener": {"Port": PORT, "Protocol": "http"}, "Routes": {"http": routes}})
+        mesh_services.append({"Name": name, "Router": name, "x-cloudmap": "PrivateNamespace"})
+    return {
+        "version": "3.8",
+        "services": services,
+        "x-cloudmap": {"PrivateNamespace": {"ZoneName": "mesh.internal"}},
+        "x-appmesh": {
+            "Properties": {"MeshName": "bench", "Spec": {"EgressFilter": {"Type": "DROP_ALL"}}},
+            "Settings": {"Nodes": mesh_nodes, "Routers": routers, "Services": mesh_services},
+        },
+    }

@@ -8,14 +8,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from troposphere import AWSObject
+from troposphere import AWSHelperFn, AWSObject
 
 from ..errors import ErrorCollector
 from ..jsoncopy import deepcopy
+from ..deploy_view import is_intrinsic
 from . import extensions  # noqa: F401  (adds the properties troposphere lacks, before any build)
-from .fastcheck import checked, wrap_intrinsics
 
 _LOGICAL_ID = re.compile(r"^[A-Za-z0-9]{1,255}$")
+
+
+class Intrinsic(AWSHelperFn):  # type: ignore[misc]  # troposphere has no type hints
+    """An intrinsic function kept exactly as written (troposphere accepts one wherever a value goes)."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.data = data
+
+
+def wrap_intrinsics(value: Any) -> Any:
+    """``value`` with each intrinsic function wrapped, as troposphere's ``from_dict`` expects them."""
+    if isinstance(value, Mapping):
+        if is_intrinsic(value):
+            return Intrinsic(value)
+        return {key: wrap_intrinsics(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [wrap_intrinsics(item) for item in value]
+    return value
 
 
 class InvalidResourceError(Exception):
@@ -33,18 +51,14 @@ def build(
     properties: Mapping[str, Any],
     depends_on: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A resource dict, its properties type-checked by troposphere's model of ``resource_type``.
+    """A resource dict, built and type-checked by troposphere's model of ``resource_type``.
 
-    The result is exactly ``resource_type.from_dict(logical_id, ...).to_dict()``'s; a plain-data walk of the
-    class's ``props`` gives it several times faster, and falls back to troposphere itself (which then
-    answers, or raises its own error) for anything the walk cannot vouch for.
+    Raises ``InvalidResourceError`` with troposphere's verdict when a value has the wrong type.
     """
-    typed = checked(resource_type, logical_id, properties)
-    if typed is None:
-        try:
-            typed = resource_type.from_dict(logical_id, wrap_intrinsics(properties)).to_dict()
-        except (TypeError, ValueError, AttributeError) as error:  # troposphere's verdict on a property
-            raise InvalidResourceError(f"{resource_type.resource_type} {logical_id}", str(error)) from error
+    try:
+        typed = resource_type.from_dict(logical_id, wrap_intrinsics(properties)).to_dict()
+    except (TypeError, ValueError, AttributeError) as error:  # troposphere's verdict on a property
+        raise InvalidResourceError(f"{resource_type.resource_type} {logical_id}", str(error)) from error
     resource: dict[str, Any] = {"Type": typed["Type"], "Properties": typed.get("Properties", {})}
     if depends_on:
         resource["DependsOn"] = sorted(set(depends_on))
