@@ -176,3 +176,23 @@ def test_samconfig() -> None:
     assert deploy["resolve_s3"] is True
     assert deploy["confirm_changeset"] is True
     assert config["default"]["validate"]["parameters"]["lint"] is True
+
+
+def test_the_function_may_write_to_its_own_log_group_and_nothing_else(
+    template: dict[str, Any], function: dict[str, Any]
+) -> None:
+    """Its own role (SAM's would carry AWSLambdaBasicExecutionRole: logs on every log group of the account)."""
+    assert function["Role"] == {"Fn::GetAtt": ["FunctionRole", "Arn"]}
+    assert "Policies" not in function
+    roles = _of_type(template, "AWS::IAM::Role")
+    assert list(roles) == ["FunctionRole"]
+    role = roles["FunctionRole"]["Properties"]
+    assert "ManagedPolicyArns" not in role
+    assert [item["Principal"] for item in role["AssumeRolePolicyDocument"]["Statement"]] == [
+        {"Service": "lambda.amazonaws.com"}
+    ]
+    (policy,) = role["Policies"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert statement["Resource"] == {"Fn::GetAtt": ["FunctionLogGroup", "Arn"]}

@@ -34,6 +34,7 @@ from hypothesis import given
 from composex_mesh import SECTION_KEY
 from composex_mesh.handler import lambda_handler
 from composex_mesh.model import NAME_PATTERN
+from composex_mesh.pipeline import TEMPLATE_SECTIONS
 from tests.golden import case_names, event_fragment, is_error_case, load_input, output_path
 from tests.property import profile
 from tests.property.builders import chain_mesh, make_event
@@ -184,6 +185,7 @@ def review(fragment: Mapping[str, Any], output: Mapping[str, Any]) -> None:
     check_network(generated)
     check_egress(fragment.get(SECTION_KEY), output)
     check_envoy_user(generated)
+    check_least_privilege(generated)
 
 
 # -- over the golden outputs and generated meshes --------------------------------------------------------------
@@ -452,6 +454,12 @@ HUGE: dict[str, Callable[[dict[str, Any], dict[str, Any]], Any]] = {
         {f"R{i}": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": "x" * 1000}} for i in range(5000)}
     ),
     "a 5 MB description": lambda s, f: f.update({"Description": "d" * 5_000_000}),
+    "1000 security groups on each ECS service": lambda s, f: [
+        f["Resources"][service]["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"].update(
+            {"SecurityGroups": [f"sg-{service.lower()}{index:012x}" for index in range(1000)]}
+        )
+        for service in ("N000Svc", "N001Svc")
+    ],
 }
 
 
@@ -579,6 +587,17 @@ TEMPLATE_EXTENSIONS: dict[str, Callable[[dict[str, Any]], Any]] = {
 }
 
 
+@pytest.mark.parametrize("value", [True, 5, "x", ["Out"]])
+@pytest.mark.parametrize("section", ["Outputs", "Parameters", "Conditions", "Mappings", "Resources"])
+def test_a_top_level_section_that_is_not_a_mapping_is_an_error_at_its_name(section: str, value: Any) -> None:
+    event = base_event()
+    event["fragment"][section] = value
+    outcome = check_event(event)
+    assert outcome.status == "failure"
+    expected = f"must be a mapping of {TEMPLATE_SECTIONS[section]}, not {type(value).__name__}."
+    assert list(outcome.errors) == [(section, expected)]
+
+
 @pytest.mark.parametrize("name", list(TEMPLATE_EXTENSIONS))
 def test_language_extensions_around_the_section_are_kept_as_written(name: str) -> None:
     """Another transform's constructs in the template (not in the section) are passed through untouched."""
@@ -591,3 +610,206 @@ def test_language_extensions_around_the_section_are_kept_as_written(name: str) -
 def test_the_base_event_of_the_hostile_tests_expands() -> None:
     """So that every failure above comes from what the test did to it."""
     assert check_event(base_event()).status == "success"
+
+
+# -- least privilege -------------------------------------------------------------------------------------------
+
+STAR_ACTIONS = frozenset(
+    {
+        "ecr:GetAuthorizationToken",  # an ECR registry token: AWS grants it on * only
+        "xray:PutTraceSegments",  # X-Ray has no resource-level permissions (AWSXRayDaemonWriteAccess)
+        "xray:PutTelemetryRecords",
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+        "xray:GetSamplingStatisticSummaries",
+    }
+)
+"""The only actions a generated statement may grant on ``*``: those AWS offers on no narrower resource."""
+JOB_MANAGED_POLICIES = frozenset(
+    {
+        "AmazonECSInfrastructureRolePolicyForVpcLattice",
+        "AmazonECSInfrastructureRolePolicyForServiceConnectTransportLayerSecurity",
+    }
+)
+"""AWS managed policies that are exactly an ECS infrastructure role's job; any other is wider than the job."""
+
+
+def check_least_privilege(generated: Mapping[str, Any]) -> None:
+    for logical_id, resource in generated.items():
+        for statement in statements(resource):
+            targets = _as_list(statement.get("Resource"))
+            if "*" in targets:
+                actions = set(_as_list(statement.get("Action")))
+                assert actions <= STAR_ACTIONS, f"{logical_id} {statement.get('Sid')}: {sorted(actions)} on *"
+        if resource.get("Type") == "AWS::IAM::Role":
+            for arn in resource["Properties"].get("ManagedPolicyArns") or ():
+                name = json.dumps(arn).rsplit("/", 1)[-1].strip('"}]')
+                assert name in JOB_MANAGED_POLICIES, f"{logical_id}: managed policy {name} is wider than the job"
+
+
+def test_a_made_execution_role_is_scoped_to_the_envoy_repository_and_the_tasks_log_groups() -> None:
+    output = json.loads(output_path("task_without_execution_role").read_text(encoding="utf-8"))
+    role = output["Resources"]["OrdersExecutionRole"]["Properties"]
+    assert "ManagedPolicyArns" not in role
+    (policy,) = role["Policies"]
+    granted = {statement["Sid"]: statement for statement in policy["PolicyDocument"]["Statement"]}
+    assert granted["EcrAuthorization"]["Resource"] == ["*"]
+    assert granted["PullEnvoyImage"]["Resource"] == ["arn:aws:ecr:us-east-1:840364872350:repository/aws-appmesh-envoy"]
+    assert granted["SendTaskLogs"]["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    (log_group,) = granted["SendTaskLogs"]["Resource"]
+    assert log_group["Fn::Sub"][1] == {"Region": {"Ref": "AWS::Region"}, "Group": {"Ref": "LogGroup"}}
+    check_least_privilege(generated_resources(event_fragment(load_input("task_without_execution_role")), output))
+
+
+def test_tasks_sharing_a_task_role_get_a_warning() -> None:
+    builder = chain_mesh(3)
+    fragment = builder.fragment()
+    for task in ("N001Td", "N002Td"):
+        fragment["Resources"][task]["Properties"]["TaskRoleArn"] = {"Fn::GetAtt": ["N000Tr", "Arn"]}
+    outcome = check_event(make_event(fragment))
+    assert outcome.status == "success", outcome.answer.get("errorMessage")
+    from composex_mesh.transform import Context, expand
+
+    (warning,) = [text for text in expand(fragment, Context()).warnings if "share the task role" in text]
+    assert warning.startswith("[Nodes.n000] the tasks of nodes 'n000', 'n001', 'n002' share the task role 'N000Tr'")
+
+
+# -- NoEcho values -----------------------------------------------------------------------------------------------
+
+SECRET = "hunter2-Sup3r-s3cret"
+
+
+def secret_event(where: str) -> dict[str, Any]:
+    """A template with a ``NoEcho`` parameter, its value given this deploy, read somewhere by the section."""
+    event = base_event()
+    fragment = event["fragment"]
+    fragment.setdefault("Parameters", {})["DbPassword"] = {"Type": "String", "NoEcho": "true", "Default": SECRET[::-1]}
+    event["templateParameterValues"]["DbPassword"] = SECRET
+    section = fragment[SECTION_KEY]
+    if where == "container":  # an error that quotes the value it read
+        section["Nodes"]["n000"]["Container"] = {"Ref": "DbPassword"}
+    elif where == "container, default":  # the Default of a NoEcho parameter is a secret too
+        del event["templateParameterValues"]["DbPassword"]
+        section["Nodes"]["n000"]["Container"] = {"Ref": "DbPassword"}
+    elif where == "backend":
+        section["Backend"] = {"Ref": "DbPassword"}
+    elif where == "task family":
+        fragment["Resources"]["N000Td"]["Properties"]["Family"] = {"Ref": "DbPassword"}
+        section["Nodes"]["n000"]["Container"] = "nothing-of-that-name"
+    return event
+
+
+@pytest.mark.parametrize("where", ["container", "container, default", "backend", "task family"])
+def test_a_noecho_value_is_never_in_a_message_or_a_log_line(where: str) -> None:
+    event = secret_event(where)
+    with _capture() as records:
+        answer = lambda_handler(copy.deepcopy(event), None)
+    assert answer["status"] == "failure"
+    shown = answer["errorMessage"] + logged_text(records)
+    assert SECRET not in shown and SECRET[::-1] not in shown
+    if where == "container":
+        assert "'****' is not a container" in answer["errorMessage"]
+
+
+def test_a_noecho_value_is_masked_in_warnings_and_internal_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    from composex_mesh import pipeline
+
+    event = secret_event("none")
+    rendered = pipeline.run
+
+    def warns(fragment: Any, context: Any) -> Any:
+        result = rendered(fragment, context)
+        result.warnings.append(f"[Nodes.n000] something about {SECRET}")
+        return result
+
+    monkeypatch.setattr(pipeline, "run", warns)
+    with _capture() as records:
+        answer = lambda_handler(copy.deepcopy(event), None)
+    assert answer["status"] == "success"
+    text = logged_text(records)
+    assert SECRET not in text and "[Nodes.n000] something about ****" in text
+
+    def breaks(fragment: Any, context: Any) -> Any:
+        raise KeyError(f"no such thing as {SECRET}")
+
+    monkeypatch.setattr(pipeline, "run", breaks)
+    with _capture() as records:
+        answer = lambda_handler(copy.deepcopy(event), None)
+    assert answer["errorMessage"].startswith("Internal error: KeyError: ")
+    traceback_text = "".join(logging.Formatter().formatException(r.exc_info) for r in records if r.exc_info)
+    shown = answer["errorMessage"] + logged_text(records) + traceback_text
+    assert SECRET not in shown and "no such thing as ****" in answer["errorMessage"]
+
+
+def test_a_noecho_value_is_masked_by_the_command_line(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from composex_mesh.cli import main
+    from composex_mesh.yaml_io import dump_template
+
+    fragment = secret_event("container")["fragment"]
+    template = {"AWSTemplateFormatVersion": "2010-09-09", "Transform": "ComposeXMesh", **fragment}
+    path = tmp_path / "stack.yaml"
+    path.write_text(dump_template(template, "yaml"), encoding="utf-8")
+    for argv in (["render", str(path), "--parameter", f"DbPassword={SECRET}"], ["validate", str(path)]):
+        assert main([*argv, "--parameter", "VpcId=vpc-1", "--parameter", "SubnetIds=subnet-1"]) == 1
+        err = capsys.readouterr().err
+        assert "'****' is not a container" in err
+        assert SECRET not in err and SECRET[::-1] not in err
+
+
+# -- generated names -------------------------------------------------------------------------------------------
+
+NAME_LIMITS: dict[tuple[str, str], int] = {
+    ("AWS::IAM::Policy", "PolicyName"): 128,
+    ("AWS::IAM::Role", "RoleName"): 64,
+    ("AWS::AppMesh::Mesh", "MeshName"): 255,
+    ("AWS::AppMesh::VirtualNode", "VirtualNodeName"): 255,
+    ("AWS::AppMesh::VirtualRouter", "VirtualRouterName"): 255,
+    ("AWS::AppMesh::Route", "RouteName"): 255,
+    ("AWS::AppMesh::VirtualService", "VirtualServiceName"): 255,
+    ("AWS::ServiceDiscovery::Service", "Name"): 127,
+    ("AWS::EC2::SecurityGroupIngress", "Description"): 255,
+}
+"""CloudFormation's (or the API's, where the schema has none) length limits on the names the macro generates."""
+
+
+def long_name(name: str) -> str:
+    return f"{name}-{'x' * 255}"[:255]
+
+
+def long_named_event(backend: str) -> dict[str, Any]:
+    """``chain_mesh(3)`` with every node and service name 255 characters long (services get a short DnsName)."""
+    event = chain_mesh(3, backend=backend).event()
+    section = event["fragment"][SECTION_KEY]
+    section["Nodes"] = {
+        long_name(name): {**node, "Backends": [long_name(item) for item in node.get("Backends", [])]}
+        for name, node in section["Nodes"].items()
+    }
+    section["Services"] = {
+        long_name(name): {"Node": long_name(service["Node"]), "DnsName": f"{name}.corp.internal"}
+        for name, service in section["Services"].items()
+    }
+    return event
+
+
+@pytest.mark.parametrize("backend", ["AppMesh", "ServiceConnect"])
+def test_no_generated_name_is_over_its_limit_for_255_character_names(backend: str) -> None:
+    from tests.lint import lint_errors
+
+    event = long_named_event(backend)
+    outcome = check_event(event)
+    assert outcome.status == "success", outcome.answer.get("errorMessage")
+    output = outcome.answer["fragment"]
+    generated = generated_resources(event["fragment"], output)
+    assert generated
+    for logical_id, resource in generated.items():
+        assert len(logical_id) <= 255 and re.fullmatch("[A-Za-z0-9]+", logical_id)
+        properties = resource.get("Properties") or {}
+        for (kind, key), limit in NAME_LIMITS.items():
+            value = properties.get(key)
+            if resource["Type"] == kind and isinstance(value, str):
+                assert len(value) <= limit, f"{logical_id}.{key}: {len(value)} > {limit}"
+        for policy in properties.get("Policies") or ():
+            assert len(policy["PolicyName"]) <= 128
+    assert lint_errors(output) == []
+    again = check_event(long_named_event(backend))
+    assert again.answer["fragment"] == output  # shortened by a stable hash: the same names every time

@@ -49,6 +49,7 @@ def check_section(section: model.Section, errors: ErrorCollector, broken: frozen
     _check_namespace(section, errors)
     check_backend_keys(section, section.backend, "", errors)
     _check_tls(section, errors)
+    _check_envoy_environment(section.envoy.environment, errors)
     for name, node in section.nodes.items():
         _check_node(name, node, section, errors, broken)
     for name, router in section.routers.items():
@@ -186,6 +187,43 @@ def _check_mesh(mesh: model.Mesh, errors: ErrorCollector) -> None:
         )
     if mesh.owner is not None and not _ACCOUNT_ID.match(mesh.owner):
         errors.add_check("Mesh.Owner", f"'{mesh.owner}' is not an AWS account ID (12 digits).")
+
+
+ENVOY_VARIABLES_SET_BY_THE_MACRO = {
+    "APPMESH_RESOURCE_ARN": "the virtual node of each task",
+    "APPMESH_VIRTUAL_NODE_NAME": "the virtual node of each task, as APPMESH_RESOURCE_ARN",
+    "ENVOY_LOG_LEVEL": "Envoy.LogLevel",
+    "ENABLE_ENVOY_XRAY_TRACING": "Envoy.Tracing",
+}
+"""Envoy variables the macro sets itself, and what decides them instead."""
+ENVOY_PROXY_PORTS = (15000, 15001)
+"""ProxyIngressPort and ProxyEgressPort: envoy listens there, so its admin interface cannot."""
+
+
+def _check_envoy_environment(environment: Mapping[str, object], errors: ErrorCollector) -> None:
+    for name, value in environment.items():
+        path = f"Envoy.Environment.{name}"
+        if name in ENVOY_VARIABLES_SET_BY_THE_MACRO:
+            errors.add_check(
+                path, f"is set by the macro ({ENVOY_VARIABLES_SET_BY_THE_MACRO[name]}): remove it from Environment."
+            )
+        elif name == "ENVOY_ADMIN_ACCESS_PORT":
+            port = _port_number(value)
+            if port is None or port in ENVOY_PROXY_PORTS:
+                errors.add_check(
+                    path,
+                    "must be a port number written as a literal, 1 to 65535 and not 15000 or 15001 (envoy's proxy "
+                    "ports), e.g. \"9901\": envoy's health check command is built from it.",
+                )
+
+
+def _port_number(value: object) -> int | None:
+    """``value`` as a port number, when it is one written plainly (``9901`` or ``"9901"``, ASCII digits)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 5:
+        value = int(value)
+    return value if isinstance(value, int) and 1 <= value <= 65535 else None
 
 
 def _check_node(

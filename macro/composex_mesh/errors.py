@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from . import SECTION_KEY
 
@@ -79,3 +82,71 @@ def _overlaps(path: str, other: str) -> bool:
     """True when one path contains the other (``Nodes.a`` and ``Nodes.a.Service``), or they are equal."""
     shorter, longer = sorted((path, other), key=len)
     return longer == shorter or longer.startswith((f"{shorter}.", f"{shorter}[")) or not shorter
+
+
+MASK = "****"
+"""What a ``NoEcho`` parameter's value is shown as, as CloudFormation shows it."""
+
+
+@dataclass(frozen=True)
+class Masker:
+    """Hides the values of a template's ``NoEcho`` parameters in every text the macro shows or logs (SPEC §5)."""
+
+    secrets: tuple[str, ...] = ()
+    """The texts to hide, longest first (so that a value containing another is hidden whole)."""
+
+    @classmethod
+    def of(cls, fragment: Mapping[str, Any], parameter_values: Mapping[str, Any]) -> Masker:
+        """The secrets of ``fragment``: each ``NoEcho`` parameter's value this deploy, and its ``Default``."""
+        parameters = fragment.get("Parameters")
+        if not isinstance(parameters, Mapping):
+            return cls()
+        found: set[str] = set()
+        for name, definition in parameters.items():
+            if not isinstance(definition, Mapping) or str(definition.get("NoEcho")).lower() != "true":
+                continue
+            for value in (parameter_values.get(name), definition.get("Default")):
+                found.update(_forms(value))
+        found.discard("")
+        return cls(tuple(sorted(found, key=lambda text: (-len(text), text))))
+
+    def __bool__(self) -> bool:
+        return bool(self.secrets)
+
+    def mask(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        return text
+
+    def mask_error(self, error: InvalidSectionError) -> InvalidSectionError:
+        return InvalidSectionError(
+            [SectionError(self.mask(item.path), self.mask(item.message)) for item in error.errors]
+        )
+
+    def mask_exception(self, error: BaseException) -> None:
+        """Mask, in place, the text of an unexpected exception and of those it chains to (they are logged)."""
+        seen: set[int] = set()
+        current: BaseException | None = error
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            text = str(current)
+            if self.mask(text) != text:
+                current.args = (self.mask(text),)
+            current = current.__cause__ or current.__context__
+
+
+def _forms(value: Any) -> Iterator[str]:
+    """The ways a parameter value can appear in a message: as written, quoted by ``repr`` or JSON, and for a
+    list (``CommaDelimitedList``) each item and the whole."""
+    scalar = (str, int, float)
+    if isinstance(value, list):
+        items = [str(item) for item in value if isinstance(item, scalar)]
+        items.append(",".join(items))
+    elif isinstance(value, scalar):
+        items = [str(value)]
+    else:  # None, or a structure no parameter value has
+        return
+    for item in items:
+        yield item
+        yield repr(item)[1:-1]
+        yield json.dumps(item)[1:-1]

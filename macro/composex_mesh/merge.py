@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import SECTION_KEY, model
-from .backends.base import Rendered
+from .backends.base import Rendered, canonical
 from .errors import ErrorCollector
+from .plan import NodePlan, Plan
 
 MAX_RESOURCES = 500
 MAX_OUTPUTS = 200
@@ -18,12 +19,19 @@ MAX_TEMPLATE_BYTES = 1_048_576
 def merge(fragment: Mapping[str, Any], rendered: Rendered, errors: ErrorCollector) -> dict[str, Any]:
     """The processed template: the section removed, patched resources in place, new ones appended."""
     user_resources: Mapping[str, Any] = fragment.get("Resources") or {}
+    parameters: Mapping[str, Any] = fragment.get("Parameters") or {}
     for logical_id, origin in rendered.origins.items():
         if logical_id in user_resources:
             errors.add(
                 origin,
                 f"its generated logical ID {logical_id} is already a resource of the template; "
                 "rename that resource or this part of the section.",
+            )
+        elif logical_id in parameters:  # CloudFormation: resources and parameters share one set of names
+            errors.add(
+                origin,
+                f"its generated logical ID {logical_id} is already a parameter of the template (parameters and "
+                "resources share one set of names); rename that parameter or this part of the section.",
             )
     output: dict[str, Any] = {}
     for key, value in fragment.items():
@@ -82,3 +90,31 @@ def check_section_size(section: model.Section, user_resources: int, errors: Erro
             f"added by the mesh); CloudFormation allows {MAX_RESOURCES}. Split the mesh across stacks "
             "(Mesh.Existing: true in the others).",
         )
+
+
+def check_ingress_size(plan: Plan, user_resources: int, errors: ErrorCollector) -> None:
+    """Fail before rendering when the nodes' security groups would need more ingress rules than the template can
+    hold: one rule per (provider group, consumer group, port) of the edges, counted without making any, and
+    the count stops as soon as it is over (so a section of a few KB cannot make the macro build millions)."""
+    limit = MAX_RESOURCES - user_resources
+    distinct: dict[str, list[str]] = {}
+
+    def groups(node: NodePlan) -> list[str]:
+        if node.name not in distinct:
+            distinct[node.name] = sorted({canonical(group) for group in node.security_groups})
+        return distinct[node.name]
+
+    rules: set[tuple[str, str, int]] = set()
+    for edge in plan.edges:
+        provider_groups, consumer_groups = groups(plan.nodes[edge.provider]), groups(plan.nodes[edge.consumer])
+        over = len(provider_groups) * len(consumer_groups) > limit  # the pairs of one edge are all distinct
+        for provider_group in [] if over else provider_groups:
+            rules.update((provider_group, consumer_group, edge.port) for consumer_group in consumer_groups)
+        if over or len(rules) > limit:
+            errors.add(
+                "",
+                f"the nodes' security groups would need more than {limit} ingress rules, and the template already "
+                f"has {user_resources} resources; CloudFormation allows {MAX_RESOURCES}. Give the nodes fewer "
+                "security groups, or split the mesh across stacks (Mesh.Existing: true in the others).",
+            )
+            return

@@ -11,7 +11,10 @@ from troposphere.ec2 import SecurityGroupIngress
 
 from .backends.base import Rendered, build, canonical
 from .errors import ErrorCollector
-from .plan import Plan
+from .plan import Plan, shorten
+
+MAX_DESCRIPTION = 255
+"""EC2's limit on a security-group rule's description."""
 
 
 def render_ingress(plan: Plan, rendered: Rendered, errors: ErrorCollector) -> None:
@@ -59,5 +62,7 @@ def _rule(provider_group: Any, consumer_group: Any, edge: Any) -> dict[str, Any]
         "IpProtocol": "tcp",
         "FromPort": edge.port,
         "ToPort": edge.port,
-        "Description": f"ComposeXMesh {edge.consumer} to {edge.provider} ({edge.service}) on tcp/{edge.port}",
+        "Description": shorten(
+            f"ComposeXMesh {edge.consumer} to {edge.provider} ({edge.service}) on tcp/{edge.port}", MAX_DESCRIPTION
+        ),
     }

@@ -13,7 +13,7 @@ from .deploy_view import DeployView
 from .errors import ErrorCollector, InvalidSectionError, SectionError
 from .fields import did_you_mean
 from .jsoncopy import deepcopy
-from .merge import check_quotas, check_section_size, merge
+from .merge import check_ingress_size, check_quotas, check_section_size, merge
 from .parse import SectionParser
 from .plan import Plan
 from .resolve import Resolver
@@ -48,9 +48,8 @@ def run(fragment: Mapping[str, Any], context: Context) -> ExpandResult:
 
 def resolve_plan(fragment: Mapping[str, Any], context: Context) -> Plan:
     """The stages up to the plan: parse, check, resolve (``run`` and ``composex-mesh graph`` share them)."""
+    _check_template_sections(fragment)
     resources = fragment.get("Resources")
-    if resources is not None and not isinstance(resources, Mapping):
-        raise InvalidSectionError([SectionError("Resources", "must be a mapping of logical IDs to resources.")])
     errors = ErrorCollector()
     view = DeployView(fragment, context.template_parameter_values, context.region, context.account_id, errors)
     raw = _with_defaults(fragment[SECTION_KEY], context.params, errors)
@@ -71,6 +70,9 @@ def resolve_plan(fragment: Mapping[str, Any], context: Context) -> Plan:
     plan = Resolver(section, view, context.region, errors).resolve()
     errors.raise_if_any()
     assert plan is not None
+    if context.check_quotas:
+        check_ingress_size(plan, len(resources or {}), errors)
+        errors.raise_if_any()
     return plan
 
 
@@ -91,6 +93,27 @@ def render_plan(plan: Plan, errors: ErrorCollector) -> Rendered:
             "is not of the type CloudFormation expects there."
         )
         raise InvalidSectionError([SectionError("", message)]) from error
+
+
+TEMPLATE_SECTIONS = {
+    "Parameters": "parameter names to parameters",
+    "Mappings": "map names to mappings",
+    "Conditions": "condition names to conditions",
+    "Resources": "logical IDs to resources",
+    "Outputs": "output names to outputs",
+}
+"""Top-level sections of a template that CloudFormation requires to be JSON objects, and what they map."""
+
+
+def _check_template_sections(fragment: Mapping[str, Any]) -> None:
+    """Each top-level section the macro reads or counts is a mapping (absent or null: empty)."""
+    wrong = [
+        SectionError(name, f"must be a mapping of {holds}, not {type(fragment[name]).__name__}.")
+        for name, holds in TEMPLATE_SECTIONS.items()
+        if fragment.get(name) is not None and not isinstance(fragment[name], Mapping)
+    ]
+    if wrong:
+        raise InvalidSectionError(wrong)
 
 
 TRANSFORM_PARAMETERS = ("Backend",)

@@ -17,9 +17,25 @@ Value = Any
 """A literal or a CloudFormation intrinsic function, as it will appear in the output."""
 
 
+MAX_STEM = 64
+"""Longest stem of a generated logical ID: with the longest suffix, two stems (ingress rules) stay within 255."""
+
+
 def pascal(name: str) -> str:
-    """``orders-db`` -> ``OrdersDb``: the readable stem of a generated logical ID."""
-    return "".join(part[:1].upper() + part[1:] for part in name.replace("_", "-").split("-") if part)
+    """``orders-db`` -> ``OrdersDb``: the readable stem of a generated logical ID (a long one is shortened with
+    a stable hash of the name, so that every ID made from it fits CloudFormation's 255 characters)."""
+    stem = "".join(part[:1].upper() + part[1:] for part in name.replace("_", "-").split("-") if part)
+    return shorten(stem, MAX_STEM, name)
+
+
+def shorten(text: str, limit: int, key: str | None = None) -> str:
+    """``text``, or its start and a stable 8-character hash of ``key`` (default ``text``) within ``limit``."""
+    if len(text) <= limit:
+        return text
+    import hashlib  # only for long names: importing it loads OpenSSL, a cost every cold start would pay
+
+    digest = hashlib.sha256((text if key is None else key).encode()).hexdigest()[:8]
+    return f"{text[: limit - 8]}{digest}"
 
 
 def join_dns(label: str, domain: Value) -> Value:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import SECTION_KEY
-from .errors import InvalidSectionError, SectionError
+from .errors import InvalidSectionError, Masker, SectionError
 from .jsoncopy import deepcopy
 
 if TYPE_CHECKING:
@@ -69,11 +69,26 @@ def expand(fragment: Mapping[str, Any], context: Context | None = None) -> Expan
     """Expand the ``Composex::AppMesh`` section of ``fragment``; the input is never modified.
 
     Raises ``InvalidSectionError`` (every problem found, each with its path) on bad input.
-    A template without the section comes back unchanged.
+    A template without the section comes back unchanged. The value of a ``NoEcho`` parameter is shown as
+    ``****`` in every error and warning, and in the text of an unexpected exception.
     """
+    context = context or Context()
+    masker = Masker.of(fragment, context.template_parameter_values) if isinstance(fragment, Mapping) else Masker()
+    if not masker:
+        return _expand(fragment, context)
+    try:
+        result = _expand(fragment, context)
+    except InvalidSectionError as error:
+        raise masker.mask_error(error) from None
+    except Exception as error:  # an internal error: its text is shown and logged by the shells
+        masker.mask_exception(error)
+        raise
+    return ExpandResult(result.fragment, [masker.mask(warning) for warning in result.warnings], result.summary)
+
+
+def _expand(fragment: Mapping[str, Any], context: Context) -> ExpandResult:
     from .pipeline import run
 
-    context = context or Context()
     _check_fragment(fragment)
     if SECTION_KEY not in fragment:
         return ExpandResult(fragment=deepcopy(dict(fragment)))

@@ -9,6 +9,7 @@ import pytest
 
 from tests.property.invariants import check_event
 
+from . import fuzz_template
 from .fuzz_handler import FINDINGS_DIR, main, run
 
 FINDINGS = sorted(FINDINGS_DIR.glob("*.json"))
@@ -44,4 +45,23 @@ def test_the_command_line_runs_and_reports(tmp_path: Path, capsys: pytest.Captur
 )
 def test_saved_findings_no_longer_fail(finding: Path) -> None:
     record = json.loads(finding.read_text(encoding="utf-8"))
-    check_event(record["event"])
+    if record.get("target") == "template":
+        fuzz_template.check(record["event"], record.get("secrets"), lint=record["rule"] == "new-lint-error")
+    else:
+        check_event(record["event"])
+
+
+def test_a_short_template_fuzz_run_finds_nothing(tmp_path: Path) -> None:
+    """The template-side target from seed 0: 80 events, a sample of the successes linted."""
+    report = fuzz_template.run(60, start_seed=0, findings=tmp_path, lint_every=25, max_events=80)
+    assert report.tried == 80 and report.outcomes["success"] > 20 and report.linted >= 2, report.summary()
+    assert not report.failures, report.summary() + "".join(
+        f"\n{path.name}: {json.loads(path.read_text())['detail'][:300]}" for path in sorted(tmp_path.glob("*.json"))
+    )
+
+
+def test_the_template_fuzz_command_line_runs_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = fuzz_template.main(["--minutes", "0.02", "--seed", "7", "--findings", str(tmp_path), "--lint-every", "0"])
+    out = capsys.readouterr().out
+    assert out.startswith("fuzz-template: ") and " events in " in out
+    assert status == (1 if list(tmp_path.glob("*.json")) else 0)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from troposphere import appmesh, servicediscovery
 
 from ..errors import ErrorCollector
 from ..network import render_ingress
-from ..plan import NodePlan, Plan, RouterPlan, ServicePlan
+from ..plan import NodePlan, Plan, RouterPlan, ServicePlan, shorten
 from . import appmesh_spec as spec
 from .appmesh_tls import AppMeshTls
 from .base import Rendered, build
@@ -16,6 +17,19 @@ from .envoy import render_envoy
 
 MESH_ID = "ComposeXMesh"
 FAKE_INSTANCE_IP = "169.254.255.254"
+MAX_APP_MESH_NAME = 255
+MAX_DNS_LABEL = 63
+MAX_CLOUD_MAP_NAME = 127
+_DNS_LABEL = re.compile(r"^(?:[A-Za-z0-9_]|[A-Za-z0-9_][A-Za-z0-9_-]{0,61}[A-Za-z0-9_])$")
+"""A label of a Cloud Map service name (CloudFormation's pattern for ``AWS::ServiceDiscovery::Service`` Name)."""
+
+
+def node_registry_name(node_name: str) -> str:
+    """The Cloud Map service name the macro gives a node's instances: the node's name when it is a DNS label,
+    else its readable part and a stable hash (nothing calls this name: the virtual node reads it)."""
+    if _DNS_LABEL.match(node_name):
+        return node_name
+    return shorten(node_name.strip("-"), MAX_DNS_LABEL, node_name)
 
 
 class AppMeshRenderer:
@@ -49,6 +63,7 @@ class AppMeshRenderer:
             if node.ecs is not None:
                 statements = self.tls.envoy_statements(node) if self.tls is not None else []
                 render_envoy(self.plan, node, f"{node.stem}VirtualNode", self.rendered, self.errors, statements)
+        self._warn_shared_task_roles()
         render_ingress(self.plan, self.rendered, self.errors)
         if self.tls is not None:
             self.tls.warn_about_load_balancers(self.rendered)
@@ -58,6 +73,21 @@ class AppMeshRenderer:
                 "the execution roles must be able to pull it."
             )
         return self.rendered
+
+    def _warn_shared_task_roles(self) -> None:
+        """Nodes whose tasks share a task role: envoy's rights of each land on that one role."""
+        sharing: dict[str, list[str]] = {}
+        for node in self.plan.nodes.values():
+            if node.ecs is not None and node.ecs.task_role.logical_id is not None:
+                sharing.setdefault(node.ecs.task_role.logical_id, []).append(node.name)
+        for role_id, names in sharing.items():
+            if len(names) > 1:
+                listed = ", ".join(f"'{name}'" for name in names)
+                self.rendered.warnings.append(
+                    f"[Nodes.{names[0]}] the tasks of nodes {listed} share the task role '{role_id}': each of them "
+                    "may read every one of those nodes' configuration (appmesh:StreamAggregatedResources). Give each "
+                    "task definition its own task role."
+                )
 
     def _add(self, logical_id: str, resource_type: Any, properties: dict[str, Any], origin: str) -> None:
         self.rendered.add(logical_id, build(resource_type, logical_id, properties), origin, self.errors)
@@ -115,7 +145,8 @@ class AppMeshRenderer:
         """A Cloud Map service for an ECS service that registers with none, and the registry entry on it."""
         assert node.ecs is not None
         logical_id = f"{node.stem}CloudMapService"
-        properties = self._cloud_map_service(node.name, f"ComposeXMesh: instances of node {node.name}", ttl=60)
+        description = f"ComposeXMesh: instances of node {node.name}"
+        properties = self._cloud_map_service(node_registry_name(node.name), description, ttl=60)
         properties["HealthCheckCustomConfig"] = {"FailureThreshold": 1}
         self._add(logical_id, servicediscovery.Service, properties, f"Nodes.{node.name}")
         service = self.rendered.patch(node.ecs.service_id, self.plan.resources[node.ecs.service_id])
@@ -154,7 +185,7 @@ class AppMeshRenderer:
             properties = self._in_mesh(
                 {
                     "VirtualRouterName": {"Fn::GetAtt": [f"{router.stem}VirtualRouter", "VirtualRouterName"]},
-                    "RouteName": f"{router.name}-{index + 1}",
+                    "RouteName": shorten(f"{router.name}-{index + 1}", MAX_APP_MESH_NAME),
                     "Spec": spec.drop_none({spec.ROUTE_KEYS[protocol]: route_spec, "Priority": route.priority}),
                 }
             )
@@ -185,9 +216,19 @@ class AppMeshRenderer:
     def _fake_instance(self, service: ServicePlan) -> None:
         """A Cloud Map name for a service nothing real answers: it only has to resolve, envoy does the rest."""
         origin = f"Services.{service.name}"
+        label = service.cloud_map_label
+        if len(label) > MAX_CLOUD_MAP_NAME or not all(_DNS_LABEL.match(part) for part in label.split(".")):
+            where = "its name" if service.service.dns_name is None else "the part of DnsName before the namespace"
+            self.errors.add(
+                origin,
+                f"{where} cannot be a Cloud Map name in the namespace (DNS labels of at most {MAX_DNS_LABEL} "
+                f"letters, digits, '-' and '_', not starting or ending with '-'; {MAX_CLOUD_MAP_NAME} in all): "
+                "set a shorter DnsName.",
+            )
+            return
         service_id = f"{service.stem}FakeCloudMapService"
         description = f"ComposeXMesh: resolves {service.name} for envoy (RFC 3927 link-local address)"
-        properties = self._cloud_map_service(service.cloud_map_label, description, ttl=300)
+        properties = self._cloud_map_service(label, description, ttl=300)
         self._add(service_id, servicediscovery.Service, properties, origin)
         instance = {
             "ServiceId": {"Ref": service_id},

@@ -10,9 +10,9 @@ from typing import Any
 
 from troposphere import AWSHelperFn, AWSObject
 
+from ..deploy_view import is_intrinsic
 from ..errors import ErrorCollector
 from ..jsoncopy import deepcopy
-from ..deploy_view import is_intrinsic
 from . import extensions  # noqa: F401  (adds the properties troposphere lacks, before any build)
 
 _LOGICAL_ID = re.compile(r"^[A-Za-z0-9]{1,255}$")

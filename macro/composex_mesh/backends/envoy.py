@@ -15,8 +15,8 @@ from .. import envoy_images
 from ..deploy_view import DeployView
 from ..errors import ErrorCollector
 from ..jsoncopy import deepcopy
-from ..plan import NodePlan, Plan, RoleRef
-from .base import Rendered, add_depends_on, build
+from ..plan import NodePlan, Plan, RoleRef, shorten
+from .base import Rendered, add_depends_on, build, canonical
 
 ENVOY_CONTAINER = "envoy"
 XRAY_CONTAINER = "xray-daemon"
@@ -35,6 +35,7 @@ XRAY_DAEMON_ACTIONS = (
     "xray:PutTraceSegments",
 )
 """The actions of AWS's managed policy AWSXRayDaemonWriteAccess, granted on the task role, not the policy."""
+MAX_POLICY_NAME = 128
 
 
 def render_envoy(
@@ -104,7 +105,7 @@ def render_envoy(
         statements.extend(tls_statements or ())
         rendered.add(
             policy_id,
-            _policy(policy_id, f"composex-mesh-{node.name}-envoy", task_role_id, statements),
+            _policy(policy_id, shorten(f"composex-mesh-{node.name}-envoy", MAX_POLICY_NAME), task_role_id, statements),
             origin,
             errors,
         )
@@ -157,8 +158,10 @@ def _envoy_container(
         **({"ENABLE_ENVOY_XRAY_TRACING": "1"} if tracing else {}),
         **settings.environment,
     }
-    admin_port = environment.get("ENVOY_ADMIN_ACCESS_PORT", DEFAULT_ADMIN_PORT)
-    admin_port = admin_port if isinstance(admin_port, str) else DEFAULT_ADMIN_PORT
+    # Checked to be a port number (checks.py): it goes into a shell command.
+    admin_port = int(environment.get("ENVOY_ADMIN_ACCESS_PORT", DEFAULT_ADMIN_PORT))
+    if "ENVOY_ADMIN_ACCESS_PORT" in environment:
+        environment["ENVOY_ADMIN_ACCESS_PORT"] = str(admin_port)
     container: dict[str, Any] = {
         "Name": ENVOY_CONTAINER,
         "Image": settings.image if settings.image is not None else envoy_images.envoy_image_uri(plan.region),
@@ -284,12 +287,11 @@ def _grant_image_pull(
     role = ecs.execution_role
     if role.create:
         role_id = f"{node.stem}ExecutionRole"
+        document = {"Version": "2012-10-17", "Statement": [*_image_pull_statements(plan), *_log_statements(task)]}
         properties = {
-            "Description": "ComposeXMesh: execution role that pulls the envoy image",
+            "Description": "ComposeXMesh: execution role that pulls the envoy image and sends the task's logs",
             "AssumeRolePolicyDocument": _task_role(role_id, plan)["Properties"]["AssumeRolePolicyDocument"],
-            "ManagedPolicyArns": [
-                {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"}
-            ],
+            "Policies": [{"PolicyName": "composex-mesh-execution", "PolicyDocument": document}],
         }
         rendered.add(role_id, build(iam.Role, role_id, properties), origin, errors)
         task["ExecutionRoleArn"] = {"Fn::GetAtt": [role_id, "Arn"]}
@@ -301,7 +303,14 @@ def _grant_image_pull(
         )
         return
     policy_id = f"{role.logical_id}EnvoyImagePull"
-    statements = [
+    policy = _policy(policy_id, "composex-mesh-envoy-image-pull", role.logical_id, _image_pull_statements(plan))
+    rendered.add(policy_id, policy, origin, errors)
+    add_depends_on(service, policy_id)
+
+
+def _image_pull_statements(plan: Plan) -> list[dict[str, Any]]:
+    """Pulling the envoy image: an ECR token (an action AWS only grants on ``*``), then its repository only."""
+    return [
         {
             "Sid": "EcrAuthorization",
             "Effect": "Allow",
@@ -315,6 +324,27 @@ def _grant_image_pull(
             "Resource": [envoy_images.envoy_repository_arn(plan.region)],
         },
     ]
-    policy = _policy(policy_id, "composex-mesh-envoy-image-pull", role.logical_id, statements)
-    rendered.add(policy_id, policy, origin, errors)
-    add_depends_on(service, policy_id)
+
+
+def _log_statements(task: dict[str, Any]) -> list[dict[str, Any]]:
+    """Sending the task's awslogs logs: streams of the log groups its containers name, and nothing else."""
+    groups: dict[str, Any] = {}
+    creates = False
+    for container in task.get("ContainerDefinitions") or ():
+        log = container.get("LogConfiguration") if isinstance(container, dict) else None
+        options = log.get("Options") if isinstance(log, dict) and log.get("LogDriver") == "awslogs" else None
+        if not isinstance(options, dict) or options.get("awslogs-group") is None:
+            continue
+        region = options.get("awslogs-region") or {"Ref": "AWS::Region"}
+        arn = {
+            "Fn::Sub": [
+                "arn:${AWS::Partition}:logs:${Region}:${AWS::AccountId}:log-group:${Group}:*",
+                {"Region": region, "Group": options["awslogs-group"]},
+            ]
+        }
+        groups.setdefault(canonical(arn), arn)
+        creates = creates or str(options.get("awslogs-create-group")).lower() == "true"
+    if not groups:
+        return []
+    actions = ["logs:CreateLogStream", "logs:PutLogEvents", *(["logs:CreateLogGroup"] if creates else [])]
+    return [{"Sid": "SendTaskLogs", "Effect": "Allow", "Action": sorted(actions), "Resource": list(groups.values())}]
