@@ -56,7 +56,7 @@ ERROR_PREFIX = f"Invalid {SECTION_KEY} section. Number of errors found: "
 # What SPEC §3/§5 allows the transform to change in a resource the section references.
 PATCHABLE_PROPERTIES = {
     "AWS::ECS::Service": {"ServiceRegistries", "ServiceConnectConfiguration", "VpcLatticeConfigurations"},
-    "AWS::ECS::TaskDefinition": {"ContainerDefinitions", "ProxyConfiguration", "TaskRoleArn"},
+    "AWS::ECS::TaskDefinition": {"ContainerDefinitions", "ProxyConfiguration", "TaskRoleArn", "ExecutionRoleArn"},
     "AWS::IAM::Role": {"Policies", "ManagedPolicyArns"},
 }
 

@@ -92,11 +92,12 @@ def check_section_size(section: model.Section, user_resources: int, errors: Erro
         )
 
 
-def check_ingress_size(plan: Plan, user_resources: int, errors: ErrorCollector) -> None:
-    """Fail before rendering when the nodes' security groups would need more ingress rules than the template can
+def check_ingress_size(plan: Plan, errors: ErrorCollector) -> None:
+    """Fail before rendering when the nodes' security groups would need more ingress rules than a template can
     hold: one rule per (provider group, consumer group, port) of the edges, counted without making any, and
-    the count stops as soon as it is over (so a section of a few KB cannot make the macro build millions)."""
-    limit = MAX_RESOURCES - user_resources
+    the count stops as soon as it is over (so a section of a few KB cannot make the macro build millions).
+    A smaller excess is found, with the exact counts, by ``check_quotas`` on the processed template."""
+    limit = MAX_RESOURCES
     distinct: dict[str, list[str]] = {}
 
     def groups(node: NodePlan) -> list[str]:
@@ -113,8 +114,8 @@ def check_ingress_size(plan: Plan, user_resources: int, errors: ErrorCollector) 
         if over or len(rules) > limit:
             errors.add(
                 "",
-                f"the nodes' security groups would need more than {limit} ingress rules, and the template already "
-                f"has {user_resources} resources; CloudFormation allows {MAX_RESOURCES}. Give the nodes fewer "
-                "security groups, or split the mesh across stacks (Mesh.Existing: true in the others).",
+                f"the nodes' security groups would need more than {limit} ingress rules; CloudFormation allows "
+                f"{MAX_RESOURCES} resources in a template. Give the nodes fewer security groups, or split the mesh "
+                "across stacks (Mesh.Existing: true in the others).",
             )
             return

@@ -71,7 +71,7 @@ def resolve_plan(fragment: Mapping[str, Any], context: Context) -> Plan:
     errors.raise_if_any()
     assert plan is not None
     if context.check_quotas:
-        check_ingress_size(plan, len(resources or {}), errors)
+        check_ingress_size(plan, errors)
         errors.raise_if_any()
     return plan
 

@@ -17,10 +17,10 @@ OPEN_BUGS: dict[str, str] = {}
 """Saved findings of bugs still open (strict xfails: remove the entry once the bug is fixed)."""
 
 
-def test_a_ten_second_fuzz_run_finds_nothing(tmp_path: Path) -> None:
-    """At most 10 seconds and 400 events from seed 0: the same events on every machine fast enough."""
-    report = run(10, start_seed=0, findings=tmp_path, shrink=False, max_events=400)
-    assert report.tried > 50, report.summary()
+def test_a_short_fuzz_run_finds_nothing(tmp_path: Path) -> None:
+    """The first 150 events from seed 0 (about 10 seconds on a quiet machine): the same events everywhere."""
+    report = run(300, start_seed=0, findings=tmp_path, shrink=False, max_events=150)
+    assert report.tried == 150, report.summary()
     assert not report.failures, report.summary() + "".join(
         f"\n{path.name}: {json.loads(path.read_text())['detail'][:300]}" for path in sorted(tmp_path.glob("*.json"))
     )
@@ -53,7 +53,7 @@ def test_saved_findings_no_longer_fail(finding: Path) -> None:
 
 def test_a_short_template_fuzz_run_finds_nothing(tmp_path: Path) -> None:
     """The template-side target from seed 0: 80 events, a sample of the successes linted."""
-    report = fuzz_template.run(60, start_seed=0, findings=tmp_path, lint_every=25, max_events=80)
+    report = fuzz_template.run(300, start_seed=0, findings=tmp_path, lint_every=25, max_events=80)
     assert report.tried == 80 and report.outcomes["success"] > 20 and report.linted >= 2, report.summary()
     assert not report.failures, report.summary() + "".join(
         f"\n{path.name}: {json.loads(path.read_text())['detail'][:300]}" for path in sorted(tmp_path.glob("*.json"))
