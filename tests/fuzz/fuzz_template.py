@@ -47,6 +47,37 @@ from tests.property.invariants import InvariantError, check_event, referenced_re
 from .fuzz_handler import FINDINGS_DIR, Report, signature
 
 MAX_SECONDS = 2.0
+READ_KEYS = frozenset(
+    {
+        "AppProtocol",
+        "AwsvpcConfiguration",
+        "ContainerDefinitions",
+        "ContainerPort",
+        "DeploymentController",
+        "DnsConfig",
+        "ExecutionRoleArn",
+        "Family",
+        "HostPort",
+        "Image",
+        "LogConfiguration",
+        "Memory",
+        "Name",
+        "NamespaceId",
+        "NetworkConfiguration",
+        "NetworkMode",
+        "PortMappings",
+        "Protocol",
+        "RegistryArn",
+        "SecurityGroupIngress",
+        "SecurityGroups",
+        "ServiceConnectConfiguration",
+        "ServiceRegistries",
+        "TaskDefinition",
+        "TaskRoleArn",
+        "Vpc",
+    }
+)
+"""Properties the macro reads: paths through them are drawn five times as often as others."""
 TOP_LEVEL_KEYS = ("Parameters", "Conditions", "Mappings", "Outputs", "Resources", "Metadata", "Description")
 CONDITIONS = {"FuzzYes": {"Fn::Equals": ["a", "a"]}, "FuzzNo": {"Fn::Equals": ["a", "b"]}}
 ODD_VALUES: tuple[Any, ...] = (
@@ -256,7 +287,8 @@ class Mutator:
             paths = [path for path in _paths(self.fragment[key], (key,))]
         if not paths:
             return
-        path = self.rng.choice(paths)
+        weights = [5 if any(step in READ_KEYS for step in path[-2:]) else 1 for path in paths]
+        path = self.rng.choices(paths, weights)[0]
         parent = _get(root, path[:-1]) if len(path) > 1 else root
         value = parent[path[-1]]
         self.notes.append(".".join(str(step) for step in path))
@@ -320,14 +352,15 @@ def new_lint_errors(fragment: Mapping[str, Any], output: Mapping[str, Any], regi
     from tests.lint import lint_errors
 
     def errors(template: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
-        """(rule, place with list indexes as N, the value the message starts with, the line) of each E rule."""
+        """(rule, place with list indexes as N, the value the message is about, or the message, and the line)."""
         found = []
         for line in lint_errors(template, region if region.count("-") >= 2 else "us-east-1"):
             rule, rest = line.split(" ", 1)
             where, _, message = rest.partition(": ")
             if rule.startswith("E"):
-                quoted = re.match(r"^'[^']*'", message)
-                found.append((rule, re.sub(r"/\d+(?=/|$)", "/N", where), quoted.group(0) if quoted else "", line))
+                quoted = re.match(r"^'[^']*' ", message)
+                value = quoted.group(0) if quoted else message
+                found.append((rule, re.sub(r"/\d+(?=/|$)", "/N", where), value, line))
         return found
 
     try:

@@ -69,6 +69,8 @@ SCHEMA_KEYS = frozenset(
 
 TASK_PATCHABLE = frozenset({"ContainerDefinitions"})
 """Task definition properties the envoy/Service Connect patch may change (others may only be added)."""
+ROLE_PROPERTIES = frozenset({"TaskRoleArn", "ExecutionRoleArn"})
+"""Task definition roles: the macro sets one that is absent (or null)."""
 CONTAINER_PATCHABLE = frozenset({"DependsOn", "PortMappings"})
 """Container keys the patches may change: DependsOn envoy; Service Connect names a port mapping."""
 
@@ -393,6 +395,8 @@ def _check_patch(logical_id: str, before: Any, after: Any) -> None:
             _check_containers(where, value, patched[key])
         elif key == "ServiceRegistries" and value in ([], None):
             continue  # "an ECS service without ServiceRegistries" gets the macro's (SPEC §3)
+        elif key in ROLE_PROPERTIES and value is None and before.get("Type") == "AWS::ECS::TaskDefinition":
+            continue  # a role written as null is no role: the macro makes one, as for a missing one (SPEC §3)
         elif _dumps(patched[key]) != _dumps(value):
             _fail("patch", f"{where}: property {key!r} changed")
 
