@@ -535,6 +535,7 @@ class Resolver:
                 )
             return ()
         normalized: list[Value] = []
+        seen: set[Any] = set()  # identities (``view.same``), so that a long list is deduplicated in linear time
         for index, group in enumerate(groups):
             if not _is_value(group):
                 self.errors.add(
@@ -547,7 +548,8 @@ class Resolver:
                 f"Resources.{service_id}.Properties.NetworkConfiguration.AwsvpcConfiguration.SecurityGroups[{index}]",
                 group,
             )
-            if group is not NO_VALUE and all(not self.view.same(group, other) for other in normalized):
+            if group is not NO_VALUE and self.view.identity(group) not in seen:
+                seen.add(self.view.identity(group))
                 normalized.append(group)
         return tuple(normalized)
 

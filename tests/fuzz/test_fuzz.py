@@ -13,7 +13,13 @@ from . import fuzz_template
 from .fuzz_handler import FINDINGS_DIR, main, run
 
 FINDINGS = sorted(FINDINGS_DIR.glob("*.json"))
-OPEN_BUGS: dict[str, str] = {}
+OPEN_BUGS: dict[str, str] = {
+    "template-internal-error-d11a93b8c6": "issue 9: KeyError in resolve._edges (a route target left out with its service)",
+    "template-line-lost-7e4e14f061": "issue 9: a task definition the section does not reference comes back changed",
+    "template-patch-4e058e0520": "issue 9: a conditional ServiceRegistries is replaced",
+    "template-patch-e6f677bdfc": "issue 9: a container written as Fn::If comes back changed",
+    "template-ungrounded-path-64bbe42ede": "issue 9: ContainerDefinitions: null gives an error whose path the input lacks",
+}
 """Saved findings of bugs still open (strict xfails: remove the entry once the bug is fixed)."""
 
 
