@@ -780,6 +780,7 @@ def long_named_event(backend: str) -> dict[str, Any]:
     """``chain_mesh(3)`` with every node and service name 255 characters long (services get a short DnsName)."""
     event = chain_mesh(3, backend=backend).event()
     section = event["fragment"][SECTION_KEY]
+    section["Backend"] = backend
     section["Nodes"] = {
         long_name(name): {**node, "Backends": [long_name(item) for item in node.get("Backends", [])]}
         for name, node in section["Nodes"].items()
@@ -791,7 +792,7 @@ def long_named_event(backend: str) -> dict[str, Any]:
     return event
 
 
-@pytest.mark.parametrize("backend", ["AppMesh", "ServiceConnect"])
+@pytest.mark.parametrize("backend", ["AppMesh", "ServiceConnect", "VpcLattice"])
 def test_no_generated_name_is_over_its_limit_for_255_character_names(backend: str) -> None:
     from tests.lint import lint_errors
 

@@ -21,8 +21,8 @@ from troposphere import ec2, ecs, iam, logs, servicediscovery, vpclattice
 from .. import model
 from ..errors import ErrorCollector
 from ..jsoncopy import deepcopy
-from ..network import render_ingress
-from ..plan import NodePlan, Plan, RouterPlan, ServicePlan, Value
+from ..network import MAX_DESCRIPTION, render_ingress
+from ..plan import NodePlan, Plan, RouterPlan, ServicePlan, Value, shorten
 from ..resolve import CLOUD_MAP_SERVICE_TYPE, ROLE_TYPE, ref_target
 from .base import Rendered, build, canonical
 from .ports import new_port_name
@@ -672,7 +672,9 @@ class VpcLatticeRenderer:
                         "IpProtocol": "tcp",
                         "FromPort": port,
                         "ToPort": port,
-                        "Description": f"ComposeXMesh VPC Lattice to {node.name} on tcp/{port}",
+                        "Description": shorten(
+                            f"ComposeXMesh VPC Lattice to {node.name} on tcp/{port}", MAX_DESCRIPTION
+                        ),
                     }
                     self._add(logical_id, ec2.SecurityGroupIngress, rule, f"Nodes.{node.name}")
             if not node.security_groups:
@@ -708,7 +710,9 @@ class VpcLatticeRenderer:
                         "IpProtocol": "tcp",
                         "FromPort": port,
                         "ToPort": port,
-                        "Description": f"ComposeXMesh {consumer.name} to VPC Lattice on tcp/{port}",
+                        "Description": shorten(
+                            f"ComposeXMesh {consumer.name} to VPC Lattice on tcp/{port}", MAX_DESCRIPTION
+                        ),
                     }
                     self._add(logical_id, ec2.SecurityGroupIngress, rule, f"Nodes.{consumer.name}")
 
