@@ -19,7 +19,6 @@ OPEN_BUGS: dict[str, str] = {
     "template-patch-4e058e0520": "issue 9: a conditional ServiceRegistries is replaced",
     "template-patch-e6f677bdfc": "issue 9: a container written as Fn::If comes back changed",
     "template-ungrounded-path-64bbe42ede": "issue 9: ContainerDefinitions: null gives an error whose path the input lacks",
-    "template-new-lint-error-67ca5110b4": "issue 11: Service Connect adds a DependsOn on a conditional ECS service (E3005)",
 }
 """Saved findings of bugs still open (strict xfails: remove the entry once the bug is fixed)."""
 

@@ -670,6 +670,11 @@ class ServiceConnectRenderer:
                 )
         return replace(self.plan, edges=tuple(sorted(set(edges))))
 
+    def _conditional_apart(self, consumer_id: str, provider_id: str) -> bool:
+        """True when the provider's ECS service has a Condition the consumer's does not share."""
+        condition = self.plan.resources[provider_id].get("Condition")
+        return condition is not None and condition != self.plan.resources[consumer_id].get("Condition")
+
     def _in_bridge_mode(self, name: str) -> bool:
         ecs_target = self.plan.nodes[name].ecs
         return ecs_target is not None and ecs_target.network_mode == "bridge"
@@ -688,6 +693,8 @@ class ServiceConnectRenderer:
             for provider in sorted(providers):
                 provider_ecs = self.plan.nodes[provider].ecs
                 assert provider_ecs is not None
+                if self._conditional_apart(consumer_ecs.service_id, provider_ecs.service_id):
+                    continue  # a DependsOn on a resource that may not exist fails the deploy (cfn-lint E3005)
                 if not _reaches(calls, provider, consumer):
                     service = self.rendered.patch(consumer_ecs.service_id, self.plan.resources[consumer_ecs.service_id])
                     add_depends_on(service, provider_ecs.service_id)
