@@ -54,6 +54,9 @@ spec_names = st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,12}", fullmatch=True)
 """Anything SPEC §2 allows (letters, digits, '-', '_'), for App Mesh (Service Connect wants lowercase)."""
 
 
+TLS_CA = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555"
+
+
 def unique_names(count: int, names: st.SearchStrategy[str]) -> st.SearchStrategy[list[str]]:
     """Names that also differ as logical-ID stems and as DNS labels."""
     return st.lists(names, min_size=count, max_size=count, unique_by=lambda name: pascal(name).lower())
@@ -373,6 +376,14 @@ def valid_builders(
             if draw(st.integers(0, 3)) == 0:
                 envoy["Image"] = {"Fn::Sub": "${AWS::AccountId}.dkr.ecr.${AWS::Region}.amazonaws.com/envoy:v1"}
             builder.section["Envoy"] = envoy
+
+    if chosen in ("AppMesh", "ServiceConnect") and draw(st.integers(0, 3)) == 0:  # encryption in transit, SPEC §9
+        tls: dict[str, Any] = {"CertificateAuthority": draw(st.sampled_from([TLS_CA, {"Fn::ImportValue": "MeshCa"}]))}
+        if not service_connect:
+            tls["Mode"] = draw(st.sampled_from(["STRICT", "PERMISSIVE"]))
+            if draw(st.booleans()):
+                tls["Mutual"] = {"Sds": "spiffe://corp.internal/ns/mesh", "Trust": "spiffe://corp.internal"}
+        builder.section["Tls"] = tls
 
     # The nodes' resources and section entries.
     service_names = list(services)
