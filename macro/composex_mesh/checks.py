@@ -130,13 +130,13 @@ def _check_tls(section: model.Section, errors: ErrorCollector) -> None:
         _exactly_one(f"{path}.Certificate", given, errors)
         if certificate.acm is not None:
             _check_arn(f"{path}.Certificate.Acm", certificate.acm, "acm", errors)
-            if tls is not None and tls.certificate_authority is None:
+            if section.backend == "AppMesh" and tls is not None and tls.certificate_authority is None:
                 errors.add_check(
                     f"{path}.Certificate.Acm",
                     "needs Tls.CertificateAuthority: clients trust an ACM private certificate through the AWS "
                     "Private CA that issued it. Give that CA's ARN.",
                 )
-        if tls is None:
+        if tls is None and section.backend == "AppMesh":  # elsewhere a listener's Tls is an error of its own
             errors.add_check(
                 path,
                 "needs Tls at the top of the section: it says what the clients trust (Tls.CertificateAuthority, "
