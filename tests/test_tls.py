@@ -122,3 +122,26 @@ def test_service_connect_with_a_role_made_elsewhere_and_a_key_is_told_the_key_ri
         "[Tls.Role] is not a role of this template: give it kms:Decrypt and kms:GenerateDataKey on Tls.KmsKey "
         "yourself (ECS stores the certificates' private keys in Secrets Manager, encrypted with it)."
     ]
+
+
+def test_what_tls_does_to_the_lattice_quickstart() -> None:
+    """VPC Lattice adds no resource for Tls: its listeners turn HTTPS with Lattice.Certificate, then required."""
+    fragment = quickstart("quickstart-lattice.yaml")
+    with pytest.raises(InvalidSectionError) as caught:
+        added_by_type(fragment, {"CertificateAuthority": CA})
+    assert [error.path for error in caught.value.errors] == ["Lattice.Certificate"]
+    before, plain = added_by_type(fragment, None)
+    fragment[SECTION_KEY]["Lattice"] = {
+        "Certificate": "arn:aws:acm:us-east-1:123456789012:certificate/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+    }
+    after, result = added_by_type(fragment, {"CertificateAuthority": CA})
+    assert after == before
+    protocols = {
+        output: [item["Properties"]["Protocol"] for item in document["Resources"].values() if item["Type"] == LISTENER]
+        for output, document in (("plain", plain.fragment), ("tls", result.fragment))
+    }
+    assert protocols == {"plain": ["HTTP"], "tls": ["HTTPS"]}
+    assert lint_errors(result.fragment) == []
+
+
+LISTENER = "AWS::VpcLattice::Listener"
