@@ -77,7 +77,7 @@ def test_a_condition_is_only_evaluated_when_read() -> None:
     [
         (
             "NeedsUnset",
-            "cannot be evaluated: it uses parameter 'Unset', which has no value and no Default: pass "
+            "cannot be evaluated: it uses parameter 'Unset', which has no value: pass "
             "--parameter Unset=VALUE (or give the parameter a Default).",
         ),
         (

@@ -137,6 +137,24 @@ def _assert_port_mappings_named(before: list[Any], after: Any, where: str) -> No
             assert key in NAMING_KEYS and key not in mapping, f"{where}: PortMappings {key} changed"
 
 
+def _unwrapped(container: Any) -> Any:
+    """A container as written, or the first mapping branch of an ``Fn::If`` that holds one (the patch writes there)."""
+    branches = container.get("Fn::If") if isinstance(container, Mapping) else None
+    if isinstance(branches, list):
+        return next((item for item in branches[1:] if isinstance(item, Mapping) and "Ref" not in item), {})
+    return container
+
+
+def _name_of(container: Any) -> str:
+    return json.dumps(_unwrapped(container).get("Name"), sort_keys=True)
+
+
+def _may_be_absent(value: Any) -> bool:
+    """An ``Fn::If`` with an ``AWS::NoValue`` branch."""
+    branches = value.get("Fn::If") if isinstance(value, Mapping) and len(value) == 1 else None
+    return isinstance(branches, list) and {"Ref": "AWS::NoValue"} in branches[1:]
+
+
 def _assert_patch_documented(logical_id: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
     """A referenced resource: same Type and attributes; only the documented properties change, additively."""
     kind = before.get("Type")
@@ -155,12 +173,14 @@ def _assert_patch_documented(logical_id: str, before: Mapping[str, Any], after: 
             continue
         where = f"Resources.{logical_id}.Properties.{key}"
         assert key in allowed, f"{where} changed, and SPEC documents no such patch"
-        if key == "TaskRoleArn":
+        if _may_be_absent(props_before.get(key)):  # SPEC §7: an Fn::If that may be AWS::NoValue is set as if absent
+            continue
+        if key in ("TaskRoleArn", "ExecutionRoleArn"):
             assert key not in props_before, f"{where}: the task's own role was replaced"
         elif key == "ContainerDefinitions":
-            containers_after = {c.get("Name"): c for c in props_after.get(key, [])}
-            for container in props_before.get(key, []):
-                name = container.get("Name")
+            containers_after = {_name_of(c): _unwrapped(c) for c in props_after.get(key, [])}
+            for written in props_before.get(key, []):
+                container, name = _unwrapped(written), _name_of(written)
                 assert name in containers_after, f"{where}: container {name} lost"
                 patched = containers_after[name]
                 for field_name in set(container) | set(patched):

@@ -301,7 +301,83 @@ def test_a_parameter_without_value_or_default_says_to_pass_it() -> None:
     api_container(fragment)["PortMappings"] = [{"ContainerPort": {"Ref": "Port"}}]
     values = {key: value for key, value in VALUES.items() if key != "Port"}
     assert errors_of(fragment, values) == [
-        f"[{MAPPINGS_PATH}[0].ContainerPort] ContainerPort uses parameter 'Port', which has no value and no "
-        "Default: pass --parameter Port=VALUE (or give the parameter a Default), and the macro needs it now: write "
+        f"[{MAPPINGS_PATH}[0].ContainerPort] ContainerPort uses parameter 'Port', which has no value: pass "
+        "--parameter Port=VALUE (or give the parameter a Default), and the macro needs it now: write "
         "the port number, or !Ref a parameter."
     ]
+
+
+def test_independent_problems_of_a_node_and_of_the_template_come_at_once() -> None:
+    fragment = template()
+    fragment[SECTION_KEY]["Nodes"]["api"] = {
+        "Service": "ApiService",
+        "Container": "nope",
+        "Listeners": [{"Port": 70000, "Protocol": "http"}],
+        "Backends": ["missing"],
+    }
+    fragment["Resources"]["WebTask"]["Properties"]["ContainerDefinitions"][0]["PortMappings"] = [{"ContainerPort": "²"}]
+    assert errors_of(fragment) == [
+        "[Nodes.api.Listeners[0].Port] 70000 is out of range: it must be from 1 to 65535.",
+        "[Nodes.api.Backends[0]] 'missing' is not a service under Services.",
+        "[Resources.WebTask.Properties.ContainerDefinitions[0].PortMappings[0].ContainerPort] must be a port number "
+        "from 1 to 65535, not '²'.",
+        "[Nodes.api.Container] 'nope' is not a container of task definition 'ApiTask' in this deploy (app).",
+    ]
+
+
+def test_the_items_after_a_broken_list_item_are_still_checked_at_their_own_indexes() -> None:
+    fragment = template()
+    fragment[SECTION_KEY]["Nodes"]["api"]["Listeners"] = [
+        {"Port": 70000, "Protocol": "http"},
+        {"Port": 9000, "Protocol": "tcp", "HealthCheck": {"Path": "/health"}},
+        {"Port": 9000, "Protocol": "tcp"},
+    ]
+    fragment[SECTION_KEY]["Nodes"]["web"]["Backends"] = [5, "api", "api"]
+    assert errors_of(fragment) == [
+        "[Nodes.web.Backends[0]] must be a non-empty string, not 5.",
+        "[Nodes.api.Listeners[0].Port] 70000 is out of range: it must be from 1 to 65535.",
+        "[Nodes.web.Backends[2]] 'api' is listed twice.",
+        "[Nodes.api.Listeners[1].HealthCheck.Path] is for http and http2 health checks, not tcp.",
+        "[Nodes.api.Listeners[2].Port] 9000 is already a listener port of this node.",
+    ]
+
+
+def _routed(listener: dict[str, Any]) -> dict[str, Any]:
+    fragment = template()
+    section = fragment[SECTION_KEY]
+    section["Nodes"]["api"]["Listeners"] = [listener]
+    section["Routers"] = {"api": {"Routes": [{"Targets": {"api": 1}, "Timeout": {"PerRequest": "30s"}}]}}
+    section["Services"]["api"] = {"Router": "api"}
+    return fragment
+
+
+def test_a_listener_without_a_timeout_gets_the_longer_route_timeout() -> None:
+    output = run(_routed({"Port": 8080, "Protocol": "http"})).fragment
+    listener = output["Resources"]["ApiVirtualNode"]["Properties"]["Spec"]["Listeners"][0]
+    assert listener["Timeout"] == {"HTTP": {"PerRequest": {"Unit": "s", "Value": 30}}}
+
+
+def test_a_listener_with_a_shorter_timeout_keeps_it_with_a_warning() -> None:
+    result = run(_routed({"Port": 8080, "Protocol": "http", "Timeout": {"PerRequest": "5s"}}))
+    listener = result.fragment["Resources"]["ApiVirtualNode"]["Properties"]["Spec"]["Listeners"][0]
+    assert listener["Timeout"] == {"HTTP": {"PerRequest": {"Unit": "s", "Value": 5}}}
+    assert (
+        "[Nodes.api.Listeners[0]] its PerRequest timeout 5s is shorter than the 30s of Routers.api.Routes[0], which "
+        "targets it: requests are cut after 5s." in result.warnings
+    )
+
+
+def test_an_external_service_is_a_backend_whose_groups_let_the_consumers_in() -> None:
+    for backend in BACKENDS:
+        fragment = template(backend)
+        fragment[SECTION_KEY]["Nodes"]["web"]["Backends"] = ["api", "pay"]
+        fragment[SECTION_KEY]["Services"]["pay"] = {
+            "External": {"DnsName": "pay.corp.internal", "Port": 8443, "SecurityGroups": [{"Fn::ImportValue": "PaySg"}]}
+        }
+        output = run(fragment).fragment["Resources"]
+        rule = output["WebToPayPort8443Ingress"]["Properties"]
+        assert (rule["GroupId"], rule["FromPort"]) == ({"Fn::ImportValue": "PaySg"}, 8443)
+        assert not [key for key in output if key.startswith("Pay")]  # nothing is made for it
+        if backend == "AppMesh":
+            backends = output["WebVirtualNode"]["Properties"]["Spec"]["Backends"]
+            assert {"VirtualService": {"VirtualServiceName": "pay.corp.internal"}} in backends

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import model
 from .errors import ErrorCollector
-from .fields import did_you_mean, fields_of
+from .fields import did_you_mean, fields_of, indexed
 
 HTTP_PROTOCOLS = ("http", "http2")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -121,7 +121,7 @@ def _check_tls(section: model.Section, errors: ErrorCollector) -> None:
     listener_tls = [
         (f"Nodes.{name}.Listeners[{index}].Tls", listener.tls)
         for name, node in section.nodes.items()
-        for index, listener in enumerate(node.listeners or ())
+        for index, listener in indexed(node.listeners)
         if listener.tls is not None
     ]
     for path, item in listener_tls:
@@ -238,22 +238,24 @@ def _check_node(
             errors.add_check(f"{path}.Backends", "is for ECS nodes only: a DNS node has no envoy to call through.")
         if node.container is not None:
             errors.add_check(f"{path}.Container", "is for ECS nodes only (nodes with Service).")
+        if node.cloud_map_attributes:
+            errors.add_check(f"{path}.CloudMapAttributes", "is for ECS nodes only: a DNS node is found by DNS.")
     elif node.service is not None and node.security_groups:
         errors.add_check(
             f"{path}.SecurityGroups",
             "is for DNS nodes only: an ECS node uses the security groups of its service's NetworkConfiguration.",
         )
     seen_backends: set[str] = set()
-    for index, backend in enumerate(node.backends):
+    for index, backend in indexed(node.backends):
         backend_path = f"{path}.Backends[{index}]"
         if backend in seen_backends:
             errors.add_check(backend_path, f"'{backend}' is listed twice.")
         seen_backends.add(backend)
         _check_reference(backend_path, backend, section.services, "service", errors, broken, section.nodes)
-    for index, listener in enumerate(node.listeners or ()):
+    for index, listener in indexed(node.listeners):
         _check_listener(f"{path}.Listeners[{index}]", listener, errors)
     seen_ports: set[int] = set()  # a set: a list made this check quadratic in the number of listeners
-    for index, listener in enumerate(node.listeners or ()):
+    for index, listener in indexed(node.listeners):
         if listener.port in seen_ports:
             errors.add_check(
                 f"{path}.Listeners[{index}].Port", f"{listener.port} is already a listener port of this node."
@@ -335,7 +337,7 @@ def _check_router(
 ) -> None:
     path = f"Routers.{name}"
     listeners = router.listeners or ()
-    for index, listener in enumerate(listeners[1:], start=1):
+    for index, listener in indexed(listeners)[1:]:
         if listener.protocol != listeners[0].protocol:
             errors.add_check(
                 f"{path}.Listeners[{index}].Protocol",
@@ -344,7 +346,7 @@ def _check_router(
             )
     if listeners:  # with derived listeners, the resolver checks the routes once it knows the protocol
         check_routes(path, name, listeners, router.routes, errors)
-    for index, route in enumerate(router.routes):
+    for index, route in indexed(router.routes):
         route_path = f"{path}.Routes[{index}]"
         if not route.targets:
             errors.add_check(f"{route_path}.Targets", "needs at least one node.")
@@ -364,7 +366,7 @@ def _check_match(path: str, match: model.Match, errors: ErrorCollector) -> None:
     if match.method_name is not None and match.service_name is None:
         errors.add_check(f"{path}.MethodName", "needs ServiceName: gRPC methods are matched within a service.")
     for key, headers in (("Headers", match.headers), ("Metadata", match.metadata)):
-        for index, header in enumerate(headers):
+        for index, header in indexed(headers):
             options = (
                 ("Exact", header.exact),
                 ("Prefix", header.prefix),
@@ -387,7 +389,9 @@ def _check_service(
     name: str, service: model.Service, section: model.Section, errors: ErrorCollector, broken: frozenset[str]
 ) -> None:
     path = f"Services.{name}"
-    _exactly_one(path, (("Node", service.node), ("Router", service.router)), errors)
+    _exactly_one(path, (("Node", service.node), ("Router", service.router), ("External", service.external)), errors)
+    if service.external is not None and service.dns_name is not None:
+        errors.add_check(f"{path}.DnsName", "is for Node and Router services; an External service has its own DnsName.")
     if service.node is not None:
         _check_reference(f"{path}.Node", service.node, section.nodes, "node", errors, broken)
     if service.router is not None:
@@ -406,7 +410,7 @@ def check_routes(
     family = "grpc" if protocol == "grpc" else "http" if protocol in HTTP_PROTOCOLS else "tcp"
     ports = [listener.port for listener in listeners]
     seen: dict[str, int] = {}
-    for index, route in enumerate(routes):
+    for index, route in indexed(routes):
         route_path = f"{path}.Routes[{index}]"
         for key, key_family in match_protocols(route.match).items() if route.match else ():
             if key_family != family:
@@ -439,7 +443,7 @@ def _check_route_policy(path: str, protocol: str, route: model.Route, errors: Er
             allowed = set(model.HTTP_RETRY_EVENTS + model.TCP_RETRY_EVENTS)
             if protocol == "grpc":
                 allowed |= set(model.GRPC_RETRY_EVENTS)
-            for index, event in enumerate(route.retries.events):
+            for index, event in indexed(route.retries.events):
                 if event not in allowed:
                     errors.add_check(
                         f"{path}.Retries.Events[{index}]",

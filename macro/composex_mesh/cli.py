@@ -398,6 +398,8 @@ def _summary_lines(summary: Any) -> list[str]:
         f"{summary.resources_patched} patched"
     ]
     lines.extend(f"  {kind}: {count}" for kind, count in sorted(summary.added_by_type.items()))
+    if summary.edges_already_open:
+        lines.append(f"  {_plural(summary.edges_already_open, 'edge')} already open in the template's security groups")
     return lines
 
 

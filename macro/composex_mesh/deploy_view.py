@@ -57,7 +57,7 @@ class Unknown:
     def describe(self) -> str:
         if self.missing_parameter is not None:
             return (
-                f"uses parameter '{self.missing_parameter}', which has no value and no Default: pass "
+                f"uses parameter '{self.missing_parameter}', which has no value: pass "
                 f"--parameter {self.missing_parameter}=VALUE (or give the parameter a Default)"
             )
         return f"is {_article(self.function)} {self.function}, whose value is only known once CloudFormation deploys"

@@ -86,3 +86,24 @@ def did_you_mean(word: str, candidates: typing.Iterable[str]) -> str:
         return f" Did you mean '{lowered[word.lower()]}'?"
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return f" Did you mean '{close[0]}'?" if close else ""
+
+
+class PartialList(tuple):  # type: ignore[type-arg]
+    """The items of a section list that parsed, when others did not: each keeps its index as written, so that the
+    checks report on every valid item at its own index (SPEC §2: one problem never hides another)."""
+
+    indexes: tuple[int, ...]
+
+    def __new__(cls, items: typing.Iterable[tuple[int, Any]]) -> PartialList:
+        pairs = list(items)
+        made = super().__new__(cls, [item for _, item in pairs])
+        made.indexes = tuple(index for index, _ in pairs)
+        return made
+
+
+def indexed(items: typing.Sequence[Any] | None) -> list[tuple[int, Any]]:
+    """``enumerate(items)`` with the indexes as written (a ``PartialList`` keeps them)."""
+    if not items:
+        return []
+    indexes = getattr(items, "indexes", None)
+    return list(zip(indexes if indexes is not None else range(len(items)), items, strict=True))

@@ -338,6 +338,15 @@ class Node:
     listeners: tuple[Listener, ...] | None = key("Listeners", default=None)
     backends: tuple[str, ...] = key("Backends", default=(), doc="Names of services this node may call.")
     security_groups: tuple[Value, ...] = key("SecurityGroups", default=(), value=True)
+    cloud_map_attributes: dict[str, Value] = key(
+        "CloudMapAttributes",
+        default={},
+        value=True,
+        backends=("AppMesh",),
+        elsewhere={"ServiceConnect": "Service Connect makes and filters its own Cloud Map services."},
+        doc="AppMesh only: the Cloud Map attributes this node's discovery filters on (default: the task "
+        "definition's ECS_TASK_DEFINITION_FAMILY when several nodes share one Cloud Map service).",
+    )
 
 
 @dataclass(frozen=True)
@@ -430,8 +439,20 @@ class TrafficTestRule:
 
 
 @dataclass(frozen=True)
+class ExternalService:
+    """A service another stack runs: consumers may call it; nothing is made for it here."""
+
+    dns_name: str = key("DnsName", doc="The name its clients call, e.g. payments.corp.internal.")
+    port: int = key("Port", minimum=1, maximum=65535)
+    protocol: Protocol = key("Protocol", default="tcp")
+    security_groups: tuple[Value, ...] = key(
+        "SecurityGroups", default=(), value=True, doc="Its security groups: opened to the consumers on Port."
+    )
+
+
+@dataclass(frozen=True)
 class Service:
-    """A name clients call, provided by a node or a router."""
+    """A name clients call, provided by a node or a router, or run by another stack (External)."""
 
     node: str | None = key("Node", default=None)
     router: str | None = key("Router", default=None)
@@ -443,6 +464,7 @@ class Service:
         elsewhere={"AppMesh": "On App Mesh, a router's route that matches the header (Match.Headers) sends it on."},
         doc="The header that sends a request to the new revision during an ECS blue/green deployment.",
     )
+    external: ExternalService | None = key("External", default=None)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 from . import model
 from .deploy_view import NO_VALUE, DeployView, Unknown, is_intrinsic
 from .errors import ErrorCollector
-from .fields import FieldSpec, did_you_mean, fields_of, split_optional
+from .fields import FieldSpec, PartialList, did_you_mean, fields_of, split_optional
 
 _INVALID = object()
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h)$")
@@ -180,9 +180,8 @@ class SectionParser:
         raw = [item for item in raw if not self._absent(item)]
         items = [self.parse_hint(item_hint, item, join_path(path, index), spec) for index, item in enumerate(raw)]
         if any(item is _INVALID for item in items):
-            # Dropping the item would shift the indexes later checks report: the list as a whole is unusable.
-            self.errors.tainted.add(path)
-            return _INVALID
+            # The valid items keep their indexes as written: the checks still report on them (SPEC §2).
+            return PartialList((index, item) for index, item in enumerate(items) if item is not _INVALID)
         return tuple(items)
 
     def _parse_map(self, value_hint: Any, raw: Any, path: str, spec: FieldSpec) -> Any:

@@ -42,6 +42,7 @@ def run(fragment: Mapping[str, Any], context: Context) -> ExpandResult:
         resources_added=len(rendered.resources),
         resources_patched=len(rendered.patched),
         added_by_type=dict(sorted(added.items())),
+        edges_already_open=rendered.edges_already_open,
     )
     return ExpandResult(fragment=output, warnings=plan.warnings + rendered.warnings, summary=summary)
 
@@ -55,18 +56,20 @@ def resolve_plan(fragment: Mapping[str, Any], context: Context) -> Plan:
     raw = _with_defaults(fragment[SECTION_KEY], context.params, errors)
     parser = SectionParser(errors, context.template_parameter_values, view)
     section = parser.parse_section(raw)
-    if section is not None:
-        check_section(section, errors, frozenset(parser.broken_names))
-        if section.backend == "VpcLattice":
-            from .backends.vpclattice import check_lattice_section
-
-            check_lattice_section(section, errors)
-    errors.raise_if_any()
+    if section is None:
+        errors.raise_if_any()
     assert section is not None
-    if context.check_quotas:
+    check_section(section, errors, frozenset(parser.broken_names))
+    if section.backend == "VpcLattice":
+        from .backends.vpclattice import check_lattice_section
+
+        check_lattice_section(section, errors)
+    if context.check_quotas and not errors:
         check_section_size(section, len(resources or {}), errors)
         errors.raise_if_any()
 
+    # Resolved even when parts of the section are broken: one problem never hides another (SPEC §2). The
+    # resolver's errors about a value that already failed to parse are dropped (``add_check``).
     plan = Resolver(section, view, context.region, errors).resolve()
     errors.raise_if_any()
     assert plan is not None

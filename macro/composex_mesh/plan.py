@@ -98,6 +98,8 @@ class EcsTarget:
     """The task definition's ``Family`` as this deploy sees it (None: not written)."""
     network_mode: str = "awsvpc"
     """``awsvpc``, or (Service Connect only) ``bridge``: then the tasks have no security groups of their own."""
+    discovery_attributes: tuple[tuple[str, Value], ...] = ()
+    """App Mesh: the Cloud Map attributes the virtual node's discovery filters on (SPEC §3)."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,12 @@ class ServicePlan:
     dns_name: Value
     cloud_map_label: str
     needs_fake_instance: bool
+    security_groups: tuple[Value, ...] = ()
+    """An External service's security groups (opened to its consumers)."""
+
+    @property
+    def is_external(self) -> bool:
+        return self.service.external is not None
 
 
 @dataclass(frozen=True, order=True)
@@ -149,8 +157,10 @@ class Edge:
 
     consumer: str
     provider: str
+    """A node, or the service itself when ``external``."""
     port: int
     service: str
+    external: bool = False
 
 
 @dataclass(frozen=True)

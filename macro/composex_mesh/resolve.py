@@ -17,7 +17,7 @@ from .checks import check_routes
 from .deploy_view import NO_VALUE, DeployView, Unknown, logical_id_of
 from .deploy_view import is_intrinsic as _is_intrinsic
 from .errors import ErrorCollector
-from .fields import did_you_mean
+from .fields import did_you_mean, indexed
 from .parse import describe
 from .plan import (
     EcsTarget,
@@ -76,18 +76,20 @@ class Resolver:
     def _check_type(self, path: str, logical_id: str, expected: str) -> bool:
         absent = self.view.absent_reason(logical_id)
         if absent is not None:
-            self.errors.add(
+            self.errors.add_check(
                 path, f"'{logical_id}' {absent}: it does not exist. Make it unconditional, or name another."
             )
             return False
         actual = self.type_of(logical_id)
         if logical_id not in self.resources:
             hint = did_you_mean(logical_id, self.view.of_type(expected))
-            self.errors.add(path, f"'{logical_id}' is not a logical ID in Resources; expected an {expected}.{hint}")
+            self.errors.add_check(
+                path, f"'{logical_id}' is not a logical ID in Resources; expected an {expected}.{hint}"
+            )
             return False
         if actual != expected:
             found = f"an {actual}" if actual else "a resource without a Type"
-            self.errors.add(path, f"'{logical_id}' is {found}; expected an {expected}.")
+            self.errors.add_check(path, f"'{logical_id}' is {found}; expected an {expected}.")
             return False
         return True
 
@@ -99,6 +101,8 @@ class Resolver:
         section = self._without_omitted()
         self.section = section
         nodes = {name: dataclasses.replace(plan, node=section.nodes[name]) for name, plan in nodes.items()}
+        if self.app_mesh:
+            nodes = self._discovery(nodes)
         routers = self._routers(nodes)
         cloud_map_names = self._cloud_map_names(namespace) if namespace is not None else {}
         services = self._services(namespace, nodes, cloud_map_names)
@@ -150,13 +154,13 @@ class Resolver:
                 if absent
                 else ""
             )
-            self.errors.add(
+            self.errors.add_check(
                 "Namespace",
                 f"is required: Resources has no {NAMESPACE_TYPE}{conditional}. Add one, or give {{Id, Name}} of one "
                 "made elsewhere.",
             )
         else:
-            self.errors.add(
+            self.errors.add_check(
                 "Namespace", f"is required: Resources has several namespaces ({', '.join(found)}); name one."
             )
         return None
@@ -164,7 +168,9 @@ class Resolver:
     def _template_namespace(self, logical_id: str) -> Namespace | None:
         name = self._name_of(logical_id)
         if not _is_value(name):
-            self.errors.add("Namespace", f"namespace '{logical_id}' needs a Name: a string or an intrinsic function.")
+            self.errors.add_check(
+                "Namespace", f"namespace '{logical_id}' needs a Name: a string or an intrinsic function."
+            )
             return None
         return Namespace(id={"Fn::GetAtt": [logical_id, "Id"]}, name=name, logical_id=logical_id)
 
@@ -184,7 +190,7 @@ class Resolver:
             elif node.hostname is not None and node.service is None:
                 groups = (
                     self._extra_group(f"{path}.SecurityGroups[{index}]", group)
-                    for index, group in enumerate(node.security_groups)
+                    for index, group in indexed(node.security_groups)
                 )
                 plan = NodePlan(
                     name=name,
@@ -216,9 +222,9 @@ class Resolver:
                 return group
             if group in self.resources:
                 found = f"an {self.type_of(group)}" if self.type_of(group) else "a resource without a Type"
-                self.errors.add(path, f"'{group}' is {found}; expected an {SECURITY_GROUP_TYPE}.")
+                self.errors.add_check(path, f"'{group}' is {found}; expected an {SECURITY_GROUP_TYPE}.")
             else:
-                self.errors.add(path, f"'{group}' is neither a security group in Resources nor an sg- ID.")
+                self.errors.add_check(path, f"'{group}' is neither a security group in Resources nor an sg- ID.")
             return group
         return self._group_value(path, group)
 
@@ -227,7 +233,7 @@ class Resolver:
         target = logical_id_of(group)
         absent = self.view.absent_reason(target) if target is not None else None
         if target is not None and absent is not None:
-            self.errors.add(
+            self.errors.add_check(
                 path,
                 f"names security group '{target}', which {absent}: guard it with the same Condition "
                 f"(!If [{self._condition_of(target)}, !Ref {target}, !Ref AWS::NoValue]).",
@@ -253,7 +259,7 @@ class Resolver:
         if not self._check_type(f"{path}.Service", service_id, ECS_SERVICE_TYPE):
             return None
         if service_id in owners:
-            self.errors.add(
+            self.errors.add_check(
                 f"{path}.Service",
                 f"ECS service '{service_id}' is already node '{owners[service_id]}'; a service is one node.",
             )
@@ -261,7 +267,7 @@ class Resolver:
         owners[service_id] = name
         depends_on = self.resources[service_id].get("DependsOn")
         if not (depends_on is None or isinstance(depends_on, str) or _is_string_list(depends_on)):
-            self.errors.add(
+            self.errors.add_check(
                 f"{path}.Service",
                 f"ECS service '{service_id}' has a DependsOn that is neither a logical ID nor a list of them.",
             )
@@ -269,21 +275,21 @@ class Resolver:
         service = self.properties(service_id)
         task_id = logical_id_of(service.get("TaskDefinition"))
         if task_id is not None and self.view.absent_reason(task_id) is not None:
-            self.errors.add(
+            self.errors.add_check(
                 f"{path}.Service",
                 f"the task definition '{task_id}' of ECS service '{service_id}' {self.view.absent_reason(task_id)}, "
                 "but the service exists: give both the same Condition.",
             )
             return None
         if task_id is None or self.type_of(task_id) != TASK_DEFINITION_TYPE:
-            self.errors.add(
+            self.errors.add_check(
                 f"{path}.Service",
                 f"ECS service '{service_id}' must name its task definition with !Ref to an {TASK_DEFINITION_TYPE} "
                 "of this template, so that the macro can patch it.",
             )
             return None
         if task_id in owners:
-            self.errors.add(
+            self.errors.add_check(
                 f"{path}.Service",
                 f"task definition '{task_id}' is already used by node '{owners[task_id]}'; "
                 "two nodes may not share one task definition.",
@@ -291,7 +297,7 @@ class Resolver:
             return None
         owners[task_id] = name
         if self.app_mesh and self._service_connect_enabled(service):
-            self.errors.add(
+            self.errors.add_check(
                 f"{path}.Service",
                 f"ECS service '{service_id}' has Service Connect turned on (ServiceConnectConfiguration); an ECS "
                 "service cannot be in a mesh and a Service Connect namespace at once. Remove its "
@@ -309,14 +315,14 @@ class Resolver:
         if network_mode != "awsvpc" and not (self.service_connect and network_mode == "bridge"):
             shown = repr(network_mode) if not _is_intrinsic(task.get("NetworkMode")) else "its parameter's value"
             needs = "Service Connect needs awsvpc or bridge" if self.service_connect else "App Mesh needs it"
-            self.errors.add(
+            self.errors.add_check(
                 f"{path}.Service",
                 f"task definition '{task_id}' must use NetworkMode: awsvpc ({needs}), "
                 f"not {shown if 'NetworkMode' in task else repr('the default bridge')}.",
             )
             return None
         if self.app_mesh and "ProxyConfiguration" in task:
-            self.errors.add(
+            self.errors.add_check(
                 f"{path}.Service",
                 f"task definition '{task_id}' already has a ProxyConfiguration; the macro sets its own for envoy. "
                 "Remove it (and its proxy container).",
@@ -369,7 +375,7 @@ class Resolver:
         written = written.get("ContainerDefinitions") if isinstance(written, Mapping) else None
         written = self.view.raw_at(written, ()) if written is not None else None
         if not isinstance(written, list):
-            self.errors.add(
+            self.errors.add_check(
                 definitions_path,
                 f"must be a list of container definitions, not {describe(written)}; Fn::If on its items is fine.",
             )
@@ -378,17 +384,17 @@ class Resolver:
         for index, item in self.view.items(written):
             item_path = f"{definitions_path}[{index}]"
             if not isinstance(item, Mapping) or _is_intrinsic(item):
-                self.errors.add(item_path, f"must be a container definition (a mapping), not {describe(item)}.")
+                self.errors.add_check(item_path, f"must be a container definition (a mapping), not {describe(item)}.")
                 return None
             container_name = self.view.require(
                 item.get("Name"), f"{item_path}.Name", "the container's Name", "write it, or !Ref a parameter"
             )
             if not isinstance(container_name, str) or not container_name:
                 if container_name is not None:
-                    self.errors.add(f"{item_path}.Name", "must be a non-empty string.")
+                    self.errors.add_check(f"{item_path}.Name", "must be a non-empty string.")
                 return None
             if not isinstance(item.get("DependsOn", []), list):
-                self.errors.add(
+                self.errors.add_check(
                     f"{path}.Service",
                     f"container '{container_name}' of task definition '{task_id}' has a DependsOn that is not a list.",
                 )
@@ -396,14 +402,14 @@ class Resolver:
             containers.append((index, container_name, item))
         names = [container_name for _, container_name, _ in containers]
         if self.app_mesh and "envoy" in names:
-            self.errors.add(
+            self.errors.add_check(
                 f"{path}.Service",
                 f"task definition '{task_id}' already has a container named 'envoy'; the macro adds its own.",
             )
             return None
         if node.container is not None:
             if node.container not in names:
-                self.errors.add(
+                self.errors.add_check(
                     f"{path}.Container",
                     f"'{node.container}' is not a container of task definition '{task_id}' in this deploy "
                     f"({', '.join(names) or 'none'}).",
@@ -411,7 +417,7 @@ class Resolver:
                 return None
             return containers[names.index(node.container)]
         if len(containers) != 1:
-            self.errors.add(
+            self.errors.add_check(
                 f"{path}.Container",
                 f"is required: task definition '{task_id}' has {len(names)} containers ({', '.join(names)}).",
             )
@@ -427,7 +433,7 @@ class Resolver:
         value = self.view.known(written) if _is_intrinsic(written) else written
         if not isinstance(value, list) or _is_intrinsic(written):
             shown = "a value that is not a list" if _is_intrinsic(written) else describe(written)
-            self.errors.add(
+            self.errors.add_check(
                 path,
                 f"must be a list of port mappings ({{ContainerPort: 8080}}), not {shown}: write the list itself "
                 "(Fn::If on the list or on its items is fine).",
@@ -438,7 +444,9 @@ class Resolver:
         for index, item in self.view.items(written):
             item_path = f"{path}[{index}]"
             if not isinstance(item, Mapping) or _is_intrinsic(item):
-                self.errors.add(item_path, f"must be a port mapping ({{ContainerPort: 8080}}), not {describe(item)}.")
+                self.errors.add_check(
+                    item_path, f"must be a port mapping ({{ContainerPort: 8080}}), not {describe(item)}."
+                )
                 failed = True
                 continue
             if "ContainerPort" not in item:
@@ -471,7 +479,7 @@ class Resolver:
             number = int(value)
         if number is None or not 1 <= number <= 65535:
             shown = "the value of its parameter" if _is_intrinsic(written) else describe(written)
-            self.errors.add(path, f"must be a port number from 1 to 65535, not {shown}.")
+            self.errors.add_check(path, f"must be a port number from 1 to 65535, not {shown}.")
             return None
         return number
 
@@ -486,14 +494,14 @@ class Resolver:
         registry_id = logical_id_of(first.get("RegistryArn")) if isinstance(first, Mapping) else None
         absent = self.view.absent_reason(registry_id) if registry_id is not None else None
         if absent is not None:
-            self.errors.add(
+            self.errors.add_check(
                 f"{path}.Service",
                 f"ECS service '{service_id}' registers with Cloud Map service '{registry_id}', which {absent}: "
                 "give the ServiceRegistries entry the same Condition (!If [..., ..., !Ref AWS::NoValue]).",
             )
             return None, None, namespace_name
         if registry_id is None or self.type_of(registry_id) != CLOUD_MAP_SERVICE_TYPE:
-            self.errors.add(
+            self.errors.add_check(
                 f"{path}.Service",
                 f"ECS service '{service_id}' registers with a Cloud Map service outside this template; "
                 f"name an {CLOUD_MAP_SERVICE_TYPE} of this template in ServiceRegistries[0].RegistryArn "
@@ -505,12 +513,16 @@ class Resolver:
             namespace_name = self._name_of(own_namespace)
             reported = namespace is None or own_namespace == namespace.logical_id  # [Namespace] says it already
             if not _is_value(namespace_name) and not reported:
-                self.errors.add(
+                self.errors.add_check(
                     f"{path}.Service",
                     f"the namespace '{own_namespace}' of Cloud Map service '{registry_id}' needs a Name: a string "
                     "or an intrinsic function.",
                 )
-        return registry_id, {"Fn::GetAtt": [registry_id, "Name"]}, namespace_name
+        cloud_map_name: Value = {"Fn::GetAtt": [registry_id, "Name"]}
+        name = self.view.known(self.properties(registry_id).get("Name"))
+        if "Condition" in self.resources[registry_id] and isinstance(name, str):
+            cloud_map_name = name  # no reference to a resource that exists only under a condition
+        return registry_id, cloud_map_name, namespace_name
 
     def _role(self, value: Any) -> RoleRef:
         if value is None:  # absent, or an Fn::If whose taken branch is AWS::NoValue
@@ -538,7 +550,7 @@ class Resolver:
         seen: set[Any] = set()  # identities (``view.same``), so that a long list is deduplicated in linear time
         for index, group in enumerate(groups):
             if not _is_value(group):
-                self.errors.add(
+                self.errors.add_check(
                     f"{path}.Service",
                     f"ECS service '{service_id}' lists a security group that is neither a string nor an intrinsic "
                     "function.",
@@ -569,15 +581,17 @@ class Resolver:
         routers: dict[str, model.Router] = {}
         for router_name, router in section.routers.items():
             routes = []
-            for index, route in enumerate(router.routes):
+            for index, route in indexed(router.routes):
                 targets = {node: weight for node, weight in route.targets.items() if node not in self.omitted}
                 if targets != route.targets and not any(weight > 0 for weight in targets.values()):
-                    left_out = ", ".join(sorted(set(route.targets) - set(targets)))
-                    self.errors.add(
+                    left_out = "; ".join(
+                        f"node {node} is left out ({self.omitted[node]})"
+                        for node in sorted(set(route.targets) - set(targets))
+                    )
+                    self.errors.add_check(
                         f"Routers.{router_name}.Routes[{index}].Targets",
-                        f"has no target above weight 0 in this deploy: {left_out} "
-                        f"{'is' if ',' not in left_out else 'are'} left out (see the warnings). Give weight to a "
-                        "node that exists this deploy, or give the router's consumers the same Condition.",
+                        f"has no target above weight 0 in this deploy: {left_out}. Give weight to a node that exists "
+                        "this deploy, or give the router's consumers the same Condition.",
                     )
                 routes.append(dataclasses.replace(route, targets=targets))
             routers[router_name] = dataclasses.replace(router, routes=tuple(routes))
@@ -592,7 +606,7 @@ class Resolver:
             targeted = sorted(
                 f"Routers.{router_name}.Routes[{index}]"
                 for router_name, router in section.routers.items()
-                for index, route in enumerate(router.routes)
+                for index, route in indexed(router.routes)
                 if node_name in route.targets
             )
             consumers = sorted(
@@ -623,13 +637,18 @@ class Resolver:
             plans[name] = plan
         return plans
 
+    def _listeners_broken(self, node: str) -> bool:
+        """True when the node's Listeners failed to parse: what is derived from them is not reported."""
+        prefix = f"Nodes.{node}.Listeners"
+        return any(path == prefix or path.startswith((f"{prefix}[", f"{prefix}.")) for path in self.errors.tainted)
+
     def _derived_router_listeners(
         self, path: str, router: model.Router, nodes: Mapping[str, NodePlan]
     ) -> tuple[model.RouterListener, ...]:
         shapes = set()
         for route in router.routes:
             for target in route.targets:
-                if target not in nodes:
+                if target not in nodes or self._listeners_broken(target):
                     return ()
                 shapes.add(tuple((item.port, item.protocol) for item in nodes[target].listeners))
         if len(shapes) == 1:
@@ -637,7 +656,7 @@ class Resolver:
             if len(shape) == 1:
                 port, protocol = shape[0]
                 return (model.RouterListener(port=port, protocol=protocol),)
-        self.errors.add(
+        self.errors.add_check(
             f"{path}.Listeners",
             "is required: the route targets do not all have the same single listener to copy it from.",
         )
@@ -647,13 +666,15 @@ class Resolver:
         if router.router.listeners is None:  # given listeners: checked with the section already
             check_routes(path, router.name, router.listeners, router.router.routes, self.errors)
         protocol = router.protocol
-        for index, route in enumerate(router.router.routes):
+        for index, route in indexed(router.router.routes):
             route_path = f"{path}.Routes[{index}]"
             for target in route.targets:
                 plan = nodes.get(target)
+                if self._listeners_broken(target):
+                    continue
                 if plan is not None and not any(item.protocol == protocol for item in plan.listeners):
                     have = ", ".join(sorted({item.protocol for item in plan.listeners})) or "none"
-                    self.errors.add(
+                    self.errors.add_check(
                         f"{route_path}.Targets.{target}",
                         f"node '{target}' has no {protocol} listener (its listener protocols: {have}); "
                         f"router '{router.name}' routes {protocol}.",
@@ -671,11 +692,14 @@ class Resolver:
         seen: dict[str, str] = {}
         for name, service in self.section.services.items():
             path = f"Services.{name}"
+            if service.external is not None:
+                plans[name] = self._external(name, path, service, service.external)
+                continue
             label = name
             dns_name: Value = join_dns(name, namespace.name)
             if service.dns_name is not None:
                 if not isinstance(namespace.name, str):
-                    self.errors.add(
+                    self.errors.add_check(
                         f"{path}.DnsName",
                         "needs a namespace whose Name is a literal (or a parameter with a value) to place the name in.",
                     )
@@ -683,7 +707,7 @@ class Resolver:
                 suffix = f".{namespace.name}"
                 inside = service.dns_name.endswith(suffix) and service.dns_name != suffix
                 if not inside and not self.service_connect:  # a Service Connect alias need not lie in it
-                    self.errors.add(
+                    self.errors.add_check(
                         f"{path}.DnsName",
                         f"'{service.dns_name}' is outside the namespace {namespace.name}; "
                         f"Cloud Map can only answer names ending in {suffix}.",
@@ -693,7 +717,7 @@ class Resolver:
                 dns_name = service.dns_name
             key = dns_name.lower() if self.service_connect and isinstance(dns_name, str) else label.lower()
             if key in seen:
-                self.errors.add(path, f"has the same DNS name as service '{seen[key]}'.")
+                self.errors.add_check(path, f"has the same DNS name as service '{seen[key]}'.")
                 continue
             seen[key] = name
             plans[name] = ServicePlan(
@@ -705,6 +729,52 @@ class Resolver:
                 needs_fake_instance=label.lower() not in answered,
             )
         return plans
+
+    def _external(self, name: str, path: str, service: model.Service, external: model.ExternalService) -> ServicePlan:
+        """A service another stack runs: consumers call its DnsName; its security groups let them in."""
+        groups = (
+            self._extra_group(f"{path}.External.SecurityGroups[{index}]", group)
+            for index, group in indexed(external.security_groups)
+        )
+        return ServicePlan(
+            name=name,
+            stem=pascal(name),
+            service=service,
+            dns_name=external.dns_name,
+            cloud_map_label=external.dns_name.split(".", 1)[0].lower(),
+            needs_fake_instance=False,
+            security_groups=tuple(group for group in groups if group is not NO_VALUE),
+        )
+
+    def _discovery(self, nodes: dict[str, NodePlan]) -> dict[str, NodePlan]:
+        """App Mesh: nodes that register with one Cloud Map service (versions of one app) each filter discovery by
+        ECS_TASK_DEFINITION_FAMILY = their task definition's Family, so that a route's weights hold; a node's
+        CloudMapAttributes replaces that filter (SPEC §3)."""
+        sharing: dict[str, list[str]] = {}
+        for plan in nodes.values():
+            if plan.ecs is not None and plan.ecs.registry_id is not None:
+                sharing.setdefault(plan.ecs.registry_id, []).append(plan.name)
+        updated = dict(nodes)
+        for name, plan in nodes.items():
+            ecs = plan.ecs
+            if ecs is None:
+                continue
+            attributes: tuple[tuple[str, Value], ...] = tuple(plan.node.cloud_map_attributes.items())
+            others = [other for other in sharing.get(ecs.registry_id or "", []) if other != name]
+            if not attributes and others:
+                if ecs.family is None:
+                    self.errors.add_check(
+                        f"Nodes.{name}.Service",
+                        f"registers with Cloud Map service '{ecs.registry_id}' like node(s) {', '.join(others)}: "
+                        "each must filter discovery by ECS_TASK_DEFINITION_FAMILY, but task definition "
+                        f"'{ecs.task_definition_id}' has no Family the macro can know. Give it a Family (a string or "
+                        "a parameter), or give the node CloudMapAttributes.",
+                    )
+                    continue
+                attributes = (("ECS_TASK_DEFINITION_FAMILY", ecs.family),)
+            if attributes:
+                updated[name] = dataclasses.replace(plan, ecs=dataclasses.replace(ecs, discovery_attributes=attributes))
+        return updated
 
     def _cloud_map_names(self, namespace: Namespace) -> dict[str, str]:
         """Lowercased names of the template's Cloud Map services in the namespace -> their logical IDs.
@@ -729,6 +799,9 @@ class Resolver:
         for consumer in nodes.values():
             for service_name in consumer.node.backends:
                 service = self.section.services[service_name]
+                if service.external is not None:
+                    edges.add(Edge(consumer.name, service_name, service.external.port, service_name, external=True))
+                    continue
                 if service.node is not None:
                     provider = nodes[service.node]
                     edges.update(

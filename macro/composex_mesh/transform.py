@@ -54,6 +54,8 @@ class Summary:
     resources_added: int = 0
     resources_patched: int = 0
     added_by_type: Mapping[str, int] = field(default_factory=dict)
+    edges_already_open: int = 0
+    """Edges the template's own security-group rules already open."""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ Shared plumbing for ``tests/test_golden.py`` and ``python -m tests.golden.regene
 - ``input/<case>.yaml``: a user's template, YAML short tags allowed, as ``aws cloudformation deploy``
   would get it (``Transform`` included).
 - ``input/<case>.context.json`` (optional): ``{region, account_id, params, template_parameter_values}``
-  of the macro event; default ``us-east-1``, ``123456789012``, no parameters.
+  of the macro event; default ``us-east-1``, ``123456789012``, no parameters. As CloudFormation does, the
+  template's parameter ``Default``s fill in the values not given.
 - ``output/<case>.json``: the processed fragment exactly as ``expand()`` emits it (``json.dumps``,
   indent 2, key order as emitted, trailing newline).
 - ``input/error_<case>.yaml`` -> ``output/error_<case>.json``: ``{"errorMessage": "<exact message>"}``.
@@ -94,6 +95,21 @@ def event_fragment(template: Mapping[str, Any]) -> dict[str, Any]:
     return {key: copy.deepcopy(value) for key, value in template.items() if key != "Transform"}
 
 
+def parameter_values(template: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """``templateParameterValues`` as CloudFormation sends them: the given values, else the Defaults (as strings;
+    list types as lists)."""
+    values = dict(given)
+    declared = template.get("Parameters")
+    for name, spec in (declared if isinstance(declared, Mapping) else {}).items():
+        if name in values or not isinstance(spec, Mapping) or "Default" not in spec:
+            continue
+        default = spec["Default"]
+        text = ("true" if default else "false") if isinstance(default, bool) else str(default)
+        kind = str(spec.get("Type", ""))
+        values[name] = text.split(",") if kind.startswith("List<") or kind == "CommaDelimitedList" else text
+    return values
+
+
 def load_context(case: str, template: Mapping[str, Any]) -> Context:
     sidecar: dict[str, Any] = {}
     if context_path(case).exists():
@@ -104,7 +120,7 @@ def load_context(case: str, template: Mapping[str, Any]) -> Context:
         region=sidecar.get("region", DEFAULT_REGION),
         account_id=sidecar.get("account_id", DEFAULT_ACCOUNT_ID),
         params=params,
-        template_parameter_values=sidecar.get("template_parameter_values", {}),
+        template_parameter_values=parameter_values(template, sidecar.get("template_parameter_values", {})),
     )
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
 from troposphere import appmesh, servicediscovery
 
+from .. import model
 from ..errors import ErrorCollector
 from ..network import render_ingress
 from ..plan import NodePlan, Plan, RouterPlan, ServicePlan, shorten
@@ -30,6 +32,8 @@ def node_registry_name(node_name: str) -> str:
     if _DNS_LABEL.match(node_name):
         return node_name
     return shorten(node_name.strip("-"), MAX_DNS_LABEL, node_name)
+DEFAULT_PER_REQUEST_MS = 15_000
+"""App Mesh's per-request timeout of a listener that sets none."""
 
 
 class AppMeshRenderer:
@@ -56,6 +60,8 @@ class AppMeshRenderer:
         for router in self.plan.routers.values():
             self._router(router)
         for service in self.plan.services.values():
+            if service.is_external:  # another stack makes its virtual service
+                continue
             self._virtual_service(service)
             if service.needs_fake_instance:
                 self._fake_instance(service)
@@ -110,6 +116,10 @@ class AppMeshRenderer:
             }
             if node.ecs.registry_id is None:
                 discovery["AWSCloudMap"]["ServiceName"] = {"Fn::GetAtt": [f"{node.stem}CloudMapService", "Name"]}
+            if node.ecs.discovery_attributes:
+                discovery["AWSCloudMap"]["Attributes"] = [
+                    {"Key": key, "Value": value} for key, value in node.ecs.discovery_attributes
+                ]
         else:
             discovery = {"DNS": {"Hostname": node.node.hostname}}
         backends = [
@@ -124,8 +134,8 @@ class AppMeshRenderer:
             for name in node.node.backends
         ]
         listeners = []
-        for item in node.listeners:
-            listener = spec.listener(item)
+        for item, timed in zip(node.listeners, self._with_route_timeouts(node), strict=True):
+            listener = spec.listener(timed)
             tls = self.tls.listener_tls(node, item) if self.tls is not None else None
             if tls is not None:
                 listener["TLS"] = tls
@@ -140,6 +150,38 @@ class AppMeshRenderer:
         )
         properties = self._in_mesh({"VirtualNodeName": node.name, "Spec": node_spec})
         self._add(f"{node.stem}VirtualNode", appmesh.VirtualNode, properties, f"Nodes.{node.name}")
+
+    def _with_route_timeouts(self, node: NodePlan) -> list[model.Listener]:
+        """A route's PerRequest longer than a target listener's would be cut by the listener (App Mesh's default
+        is 15 s): a listener without a timeout of its own gets the longest such route's; one with a shorter
+        timeout written gives a warning (SPEC §3)."""
+        longest: dict[int, tuple[model.Duration, str]] = {}
+        for router in self.plan.routers.values():
+            for index, route in enumerate(router.router.routes):
+                per_request = route.timeout.per_request if route.timeout is not None else None
+                if per_request is None or node.name not in route.targets:
+                    continue
+                for listener in node.listeners:
+                    current = longest.get(listener.port)
+                    if listener.protocol == router.protocol and (
+                        current is None or per_request.milliseconds > current[0].milliseconds
+                    ):
+                        longest[listener.port] = (per_request, f"Routers.{router.name}.Routes[{index}]")
+        listeners = []
+        for position, listener in enumerate(node.listeners):
+            found = longest.get(listener.port)
+            written = listener.timeout.per_request if listener.timeout is not None else None
+            if found is not None and written is None and found[0].milliseconds > DEFAULT_PER_REQUEST_MS:
+                timeout = dataclasses.replace(listener.timeout or model.Timeouts(), per_request=found[0])
+                listener = dataclasses.replace(listener, timeout=timeout)
+            elif found is not None and written is not None and written.milliseconds < found[0].milliseconds:
+                where = f"Listeners[{position}]" if node.node.listeners is not None else f"listener {listener.port}"
+                self.rendered.warnings.append(
+                    f"[Nodes.{node.name}.{where}] its PerRequest timeout {written.text} is shorter than the "
+                    f"{found[0].text} of {found[1]}, which targets it: requests are cut after {written.text}."
+                )
+            listeners.append(listener)
+        return listeners
 
     def _node_registry(self, node: NodePlan) -> None:
         """A Cloud Map service for an ECS service that registers with none, and the registry entry on it."""

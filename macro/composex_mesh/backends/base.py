@@ -78,6 +78,8 @@ class Rendered:
     origins: dict[str, str] = field(default_factory=dict)
     patched: dict[str, dict[str, Any]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    edges_already_open: int = 0
+    """Edges whose ingress the template's own security-group rules already allow (none generated for them)."""
 
     def add(self, logical_id: str, resource: dict[str, Any], origin: str, errors: ErrorCollector) -> None:
         """Add a generated resource; an identical one under the same ID is kept once, a different one is an error."""

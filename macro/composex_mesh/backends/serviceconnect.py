@@ -311,6 +311,8 @@ class ServiceConnectRenderer:
         return endpoints
 
     def _service_endpoints(self, service: ServicePlan) -> list[Endpoint]:
+        if service.is_external:  # another stack publishes it; consumers are clients of the namespace
+            return []
         node_name, router_name = service.service.node, service.service.router
         if node_name is not None:
             node = self.plan.nodes[node_name]
@@ -683,7 +685,7 @@ class ServiceConnectRenderer:
         """Consumers' ECS services wait for their providers': a task only reaches endpoints older than itself."""
         calls: dict[str, set[str]] = {}
         for edge in self.plan.edges:
-            if edge.consumer != edge.provider and self.plan.nodes[edge.provider].is_ecs:
+            if not edge.external and edge.consumer != edge.provider and self.plan.nodes[edge.provider].is_ecs:
                 calls.setdefault(edge.consumer, set()).add(edge.provider)
         warned: set[frozenset[str]] = set()
         for consumer in (name for name in self.plan.nodes if name in calls):
