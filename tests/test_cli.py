@@ -308,7 +308,7 @@ def test_errors_point_at_their_keys_in_yaml(tmp_path: Path, capsys: pytest.Captu
     assert capsys.readouterr().err.splitlines() == [
         f"{HEADLINE}2.",
         f"{path}:18:7: [Nodes.api.Colour] is not a valid key. Valid keys: Service, Container, Hostname, "
-        "Listeners, Backends, SecurityGroups.",
+        "Listeners, Backends, SecurityGroups, CloudMapAttributes.",
         f"{path}:15:23: [Nodes.frontend.Backends[1]] 'nowhere' is not a service under Services.",
     ]
 

@@ -114,9 +114,9 @@ def test_a_reference_to_a_part_that_failed_to_parse_is_not_reported_twice() -> N
     [
         (
             {"Services": {"api": {"Node": "api", "Router": "r"}}},
-            "[Services.api] needs exactly one of Node or Router; found Node and Router.",
+            "[Services.api] needs exactly one of Node or Router or External; found Node and Router.",
         ),
-        ({"Services": {"api": {}}}, "[Services.api] needs exactly one of Node or Router; found none."),
+        ({"Services": {"api": {}}}, "[Services.api] needs exactly one of Node or Router or External; found none."),
         (
             {"Routers": {"r": {"Routes": [{"Targets": {"api": 0}}]}}},
             "[Routers.r.Routes[0].Targets] needs at least one weight above 0.",
