@@ -154,17 +154,18 @@ def _provider(plan: Plan, edge: Edge) -> tuple[tuple[Any, ...], str, bool]:
 
 
 def _warn_shared(edge: Edge, group: Any, rendered: Rendered, warned: set[tuple[str, str, str]]) -> None:
-    name = logical_id_of(group) or (group if isinstance(group, str) else function_name(group) or "?")
+    written = logical_id_of(group) or (group if isinstance(group, str) else None)
+    name = f"security group {written}" if written else f"its security group (the same {function_name(group)})"
     key = (edge.consumer, edge.provider, str(name))
     if key in warned:
         return
     warned.add(key)
     kind = "service" if edge.external else "node"
     rendered.warnings.append(
-        f"[Nodes.{edge.consumer}] shares security group {name} (the same value) with {kind} "
+        f"[Nodes.{edge.consumer}] shares {name} with {kind} "
         f"'{edge.provider}': the rule that lets it call '{edge.provider}' on tcp/{edge.port} opens that port among "
-        "all the group's members too. Give the nodes their own security groups to keep the mesh's DROP_ALL in the "
-        "network."
+        "all the group's members too. Give the nodes their own security groups so that only the mesh's edges are "
+        "open."
     )
 
 
