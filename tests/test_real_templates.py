@@ -381,3 +381,18 @@ def test_an_external_service_is_a_backend_whose_groups_let_the_consumers_in() ->
         if backend == "AppMesh":
             backends = output["WebVirtualNode"]["Properties"]["Spec"]["Backends"]
             assert {"VirtualService": {"VirtualServiceName": "pay.corp.internal"}} in backends
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_external_backend_with_tls_in_the_section(backend: str) -> None:
+    fragment = template(backend)
+    fragment[SECTION_KEY]["Tls"] = {
+        "CertificateAuthority": "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/"
+        "11111111-2222-3333-4444-555555555555"
+    }
+    fragment[SECTION_KEY]["Nodes"]["web"]["Backends"] = ["api", "pay"]
+    fragment[SECTION_KEY]["Services"]["pay"] = {"External": {"DnsName": "pay.corp.internal", "Port": 8443}}
+    output = run(fragment).fragment["Resources"]
+    if backend == "AppMesh":
+        backends = output["WebVirtualNode"]["Properties"]["Spec"]["Backends"]
+        assert {"VirtualService": {"VirtualServiceName": "pay.corp.internal"}} in backends  # no client policy

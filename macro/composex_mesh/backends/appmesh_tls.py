@@ -49,6 +49,8 @@ class AppMeshTls:
 
     def _service_endpoints(self, service: ServicePlan) -> list[Endpoint]:
         """The listeners the service's clients reach: its node's, or the one each route target serves it on."""
+        if service.is_external:  # served by another stack: nothing of this template to trust or to check
+            return []
         if service.service.node is not None:
             node = self.plan.nodes[service.service.node]
             return [Endpoint(node, listener) for listener in node.listeners]
