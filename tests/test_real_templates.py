@@ -368,7 +368,7 @@ def test_a_listener_with_a_shorter_timeout_keeps_it_with_a_warning() -> None:
 
 
 def test_an_external_service_is_a_backend_whose_groups_let_the_consumers_in() -> None:
-    for backend in BACKENDS:
+    for backend in (*BACKENDS, "VpcLattice"):
         fragment = template(backend)
         fragment[SECTION_KEY]["Nodes"]["web"]["Backends"] = ["api", "pay"]
         fragment[SECTION_KEY]["Services"]["pay"] = {

@@ -261,6 +261,8 @@ class VpcLatticeRenderer:
         path = f"Services.{service.name}"
         spec = service.service
         label = service.cloud_map_label.lower()
+        if service.is_external:  # another stack serves it: its consumers only get ingress to its groups
+            return
         if spec.router is not None:
             router = self.plan.routers.get(spec.router)
             if router is None:
@@ -718,7 +720,7 @@ class VpcLatticeRenderer:
 
     def _direct_ingress(self) -> None:
         """Consumers of services delivered directly get ingress to the provider, as on Service Connect."""
-        edges = tuple(edge for edge in self.plan.edges if edge.service in self.direct)
+        edges = tuple(edge for edge in self.plan.edges if edge.external or edge.service in self.direct)
         if edges:
             render_ingress(replace(self.plan, edges=edges), self.rendered, self.errors)
 
