@@ -656,8 +656,9 @@ class ServiceConnectRenderer:
         edges: list[Edge] = []
         warned: set[tuple[str, str]] = set()
         for edge in self.plan.edges:
-            port = moved.get((edge.provider, edge.port), edge.port)
-            bridged = [name for name in (edge.consumer, edge.provider) if self._in_bridge_mode(name)]
+            port = edge.port if edge.external else moved.get((edge.provider, edge.port), edge.port)
+            ends = (edge.consumer,) if edge.external else (edge.consumer, edge.provider)  # External: another stack's
+            bridged = [name for name in ends if self._in_bridge_mode(name)]
             if not bridged:
                 edges.append(replace(edge, port=port))
                 continue
