@@ -107,7 +107,12 @@ def check_ingress_size(plan: Plan, errors: ErrorCollector) -> None:
 
     rules: set[tuple[str, str, int]] = set()
     for edge in plan.edges:
-        provider_groups, consumer_groups = groups(plan.nodes[edge.provider]), groups(plan.nodes[edge.consumer])
+        consumer_groups = groups(plan.nodes[edge.consumer])
+        provider_groups = (  # an External service's groups, or the provider node's
+            sorted({canonical(group) for group in plan.services[edge.service].security_groups})
+            if edge.external
+            else groups(plan.nodes[edge.provider])
+        )
         over = len(provider_groups) * len(consumer_groups) > limit  # the pairs of one edge are all distinct
         for provider_group in [] if over else provider_groups:
             rules.update((provider_group, consumer_group, edge.port) for consumer_group in consumer_groups)
