@@ -830,8 +830,7 @@ class VpcLatticeRenderer:
         return f"{consumer.stem}TaskRole" if role.create else None
 
     def _access_logs(self) -> None:
-        access_log = getattr(self.section, "access_log", None)
-        if access_log is not None and not getattr(access_log, "enabled", True):
+        if not self.section.access_log.enabled:
             return
         destination = self.lattice.access_logs
         if destination is None:
@@ -918,7 +917,6 @@ def _http_match(protocol: str, match: model.Match | None) -> dict[str, Any]:
 
 _DEFAULT_ENVOY = next(item.default for item in fields(model.Section) if item.name == "envoy")
 _ENVOY_KEYS = [(item.name, item.metadata["key"]) for item in fields(model.Envoy)]
-_DEFAULT_EGRESS = model.Mesh().egress_filter
 
 
 def check_lattice_section(section: model.Section, errors: ErrorCollector) -> None:
@@ -953,7 +951,7 @@ def _check_mesh(mesh: model.Mesh, errors: ErrorCollector) -> None:
             "Mesh.Arn",
             f"'{mesh.arn}' is neither a service network ID (sn- and 17 characters) nor a service network ARN.",
         )
-    if mesh.egress_filter == "DROP_ALL" and _DEFAULT_EGRESS != "DROP_ALL":
+    if mesh.egress_filter == "DROP_ALL":  # None when not written: the default is no error
         errors.add_check(
             "Mesh.EgressFilter",
             "DROP_ALL: VPC Lattice does not filter egress. Services are reached only through their listeners, the "
