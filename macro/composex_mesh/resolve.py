@@ -374,6 +374,12 @@ class Resolver:
         written = self.view.raw_at(self.resources[task_id], ("Properties",))
         written = written.get("ContainerDefinitions") if isinstance(written, Mapping) else None
         written = self.view.raw_at(written, ()) if written is not None else None
+        if written is None:
+            self.errors.add_check(
+                f"Resources.{task_id}.Properties",
+                "needs ContainerDefinitions: a list of container definitions, one of them the node's application.",
+            )
+            return None
         if not isinstance(written, list):
             self.errors.add_check(
                 definitions_path,
@@ -385,6 +391,9 @@ class Resolver:
             item_path = f"{definitions_path}[{index}]"
             if not isinstance(item, Mapping) or _is_intrinsic(item):
                 self.errors.add_check(item_path, f"must be a container definition (a mapping), not {describe(item)}.")
+                return None
+            if item.get("Name") is None:  # absent, null, or AWS::NoValue this deploy
+                self.errors.add_check(f"{item_path}.Name", "is required: every container of the task needs a Name.")
                 return None
             container_name = self.view.require(
                 item.get("Name"), f"{item_path}.Name", "the container's Name", "write it, or !Ref a parameter"
@@ -488,6 +497,13 @@ class Resolver:
     ) -> tuple[str | None, Value, Value]:
         namespace_name = namespace.name if namespace else None
         registries = service.get("ServiceRegistries")
+        if self.app_mesh and registries is not None and not isinstance(registries, list):
+            self.errors.add_check(
+                f"Resources.{service_id}.Properties.ServiceRegistries",
+                f"must be a list of registries ([{{RegistryArn: !GetAtt X.Arn}}]), not {describe(registries)}; "
+                "or leave it out and the macro makes one.",
+            )
+            return None, None, namespace_name
         if not registries or not self.app_mesh:  # Service Connect makes its own Cloud Map services
             return None, name, namespace_name
         first = registries[0] if isinstance(registries, list) and registries else None

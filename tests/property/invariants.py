@@ -397,8 +397,23 @@ def _check_patch(logical_id: str, before: Any, after: Any) -> None:
             continue  # "an ECS service without ServiceRegistries" gets the macro's (SPEC §3)
         elif key in ROLE_PROPERTIES and value is None and before.get("Type") == "AWS::ECS::TaskDefinition":
             continue  # a role written as null is no role: the macro makes one, as for a missing one (SPEC §3)
+        elif key == "ServiceConnectConfiguration" and _turned_off(value):
+            continue  # a configuration that only says Enabled: false is replaced on Service Connect (SPEC §4)
+        elif key in (*ROLE_PROPERTIES, "ServiceRegistries") and _may_be_no_value(value):
+            continue  # Fn::If whose taken branch may be AWS::NoValue: absent this deploy, so the macro sets it (SPEC §7)
         elif _dumps(patched[key]) != _dumps(value):
             _fail("patch", f"{where}: property {key!r} changed")
+
+
+def _turned_off(value: Any) -> bool:
+    """A Service Connect configuration that only says ``Enabled: false``."""
+    return isinstance(value, Mapping) and set(value) == {"Enabled"} and value["Enabled"] in (False, "false")
+
+
+def _may_be_no_value(value: Any) -> bool:
+    """An ``Fn::If`` one of whose branches is ``AWS::NoValue``."""
+    branches = value.get("Fn::If") if isinstance(value, Mapping) and len(value) == 1 else None
+    return isinstance(branches, list) and len(branches) == 3 and {"Ref": "AWS::NoValue"} in branches[1:]
 
 
 def _check_containers(where: str, before: Any, after: Any) -> None:
