@@ -14,6 +14,7 @@ from troposphere import iam
 from .. import envoy_images
 from ..deploy_view import DeployView
 from ..errors import ErrorCollector
+from ..iam import trusted_by
 from ..jsoncopy import deepcopy
 from ..plan import NodePlan, Plan, RoleRef, shorten
 from .base import Rendered, add_depends_on, build, canonical
@@ -248,17 +249,7 @@ def _role_id(
 def _task_role(logical_id: str, plan: Plan) -> dict[str, Any]:
     properties = {
         "Description": "ComposeXMesh: task role for envoy",
-        "AssumeRolePolicyDocument": {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                    "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
-                }
-            ],
-        },
+        "AssumeRolePolicyDocument": trusted_by("ecs-tasks.amazonaws.com"),
     }
     return build(iam.Role, logical_id, properties)
 

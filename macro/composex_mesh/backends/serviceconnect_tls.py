@@ -17,6 +17,7 @@ from troposphere import iam
 from .. import model
 from ..errors import ErrorCollector
 from ..fields import did_you_mean
+from ..iam import trusted_by
 from ..plan import Plan, Value
 from ..resolve import ROLE_TYPE
 from .base import Rendered, build
@@ -92,17 +93,7 @@ def _role(plan: Plan, tls: model.Tls, rendered: Rendered, errors: ErrorCollector
 def _infrastructure_role(tls: model.Tls) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "Description": "ComposeXMesh: lets ECS issue and rotate the Service Connect TLS certificates",
-        "AssumeRolePolicyDocument": {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "ecs.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                    "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
-                }
-            ],
-        },
+        "AssumeRolePolicyDocument": trusted_by("ecs.amazonaws.com"),
         "ManagedPolicyArns": [{"Fn::Sub": f"arn:${{AWS::Partition}}:iam::aws:policy/service-role/{MANAGED_POLICY}"}],
     }
     if tls.kms_key is not None:

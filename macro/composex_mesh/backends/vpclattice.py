@@ -20,6 +20,7 @@ from troposphere import ec2, ecs, iam, logs, servicediscovery, vpclattice
 
 from .. import model
 from ..errors import ErrorCollector
+from ..iam import trusted_by
 from ..jsoncopy import deepcopy
 from ..network import MAX_DESCRIPTION, render_ingress
 from ..plan import NodePlan, Plan, RouterPlan, ServicePlan, Value, shorten
@@ -612,17 +613,7 @@ class VpcLatticeRenderer:
             return given
         properties = {
             "Description": "ComposeXMesh: lets ECS register the tasks in their VPC Lattice target groups",
-            "AssumeRolePolicyDocument": {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "ecs.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                        "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
-                    }
-                ],
-            },
+            "AssumeRolePolicyDocument": trusted_by("ecs.amazonaws.com"),
             "ManagedPolicyArns": [{"Fn::Sub": f"arn:${{AWS::Partition}}:iam::aws:policy/{INFRASTRUCTURE_POLICY}"}],
         }
         self._add(INFRASTRUCTURE_ROLE_ID, iam.Role, properties, "Lattice")
@@ -798,17 +789,7 @@ class VpcLatticeRenderer:
             role_id = f"{consumer.stem}TaskRole"
             properties = {
                 "Description": f"ComposeXMesh: task role of {consumer.name}, to call VPC Lattice services",
-                "AssumeRolePolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
-                        }
-                    ],
-                },
+                "AssumeRolePolicyDocument": trusted_by("ecs-tasks.amazonaws.com"),
             }
             self._add(role_id, iam.Role, properties, f"Nodes.{consumer.name}")
             task_id = ecs_target.task_definition_id
