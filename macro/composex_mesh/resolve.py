@@ -371,12 +371,12 @@ class Resolver:
     def _container(self, node: model.Node, path: str, task_id: str) -> tuple[int, str, Mapping[str, Any]] | None:
         """The node's application container: (its index as written, its Name, the container as deployed)."""
         definitions_path = f"Resources.{task_id}.Properties.ContainerDefinitions"
-        written = self.view.raw_at(self.resources[task_id], ("Properties",))
-        written = written.get("ContainerDefinitions") if isinstance(written, Mapping) else None
+        properties = self.view.raw_at(self.resources[task_id].get("Properties"), ())
+        written = properties.get("ContainerDefinitions") if isinstance(properties, Mapping) else None
         written = self.view.raw_at(written, ()) if written is not None else None
         if written is None:
             self.errors.add_check(
-                f"Resources.{task_id}.Properties",
+                f"Resources.{task_id}.Properties" if isinstance(properties, Mapping) else f"Resources.{task_id}",
                 "needs ContainerDefinitions: a list of container definitions, one of them the node's application.",
             )
             return None
@@ -393,7 +393,7 @@ class Resolver:
                 self.errors.add_check(item_path, f"must be a container definition (a mapping), not {describe(item)}.")
                 return None
             if item.get("Name") is None:  # absent, null, or AWS::NoValue this deploy
-                self.errors.add_check(f"{item_path}.Name", "is required: every container of the task needs a Name.")
+                self.errors.add_check(item_path, "needs a Name: every container of a task has one.")
                 return None
             container_name = self.view.require(
                 item.get("Name"), f"{item_path}.Name", "the container's Name", "write it, or !Ref a parameter"
